@@ -1,0 +1,411 @@
+"""Photo folders: finding the images, checking them, splitting them, reading them.
+
+Two layouts are understood (DESIGN.md):
+    DATA/<class>/<image>                        split into train/val here (seeded, stratified)
+    DATA/train/<class>/...  DATA/val/<class>/... used as given (valid/validation also accepted)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from .errors import DataError, ImageError
+from .events import SkippedFile
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "DatasetScan",
+    "ImageListDataset",
+    "is_image_file",
+    "list_image_files",
+    "load_image",
+    "check_image",
+    "scan_dataset",
+    "train_transform",
+    "eval_transform",
+    "resize_size_for",
+]
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+VAL_FOLDER_NAMES = ("val", "valid", "validation")
+_JUNK_FILES = frozenset({"thumbs.db", "desktop.ini"})
+_UNSUPPORTED_HINTS = {".heic": "HEIC", ".heif": "HEIF", ".avif": "AVIF", ".raw": "RAW", ".cr2": "RAW", ".nef": "RAW", ".dng": "RAW"}
+# Full decode is cheap for small files; for bigger JPEGs the check reads the structure and
+# decodes at reduced size, and a file that still fails later is skipped during training.
+_FULL_CHECK_BYTES = 1024 * 1024
+
+
+def _hidden(path: Path) -> bool:
+    return path.name.startswith(".")
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    path = Path(path)
+    return not _hidden(path) and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _walk_files(folder: Path) -> list[Path]:
+    files = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
+    return files
+
+
+def list_image_files(folder: str | os.PathLike) -> list[Path]:
+    """Image files below `folder` (recursively, sorted, hidden files and folders skipped)."""
+    return [p for p in _walk_files(Path(folder)) if is_image_file(p)]
+
+
+# ---------------------------------------------------------------- reading one image
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Any mode to RGB, the right way: alpha over white, 16-bit scaled, CMYK converted."""
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    elif im.mode in ("L", "RGB") and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+_BOMB = "too many pixels (over Pillow's safety limit; possible decompression bomb)"
+
+
+def _refuse_bombs(im: Image.Image) -> None:
+    """Pillow only warns between its limit and twice it; we refuse (a warning filter
+    would do it too, but warning filters are process-wide and checks run in threads)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and im.size[0] * im.size[1] > limit:
+        raise Image.DecompressionBombError(_BOMB)
+
+
+def load_image(source, min_size: int | None = None) -> Image.Image:
+    """Read a file (path, bytes or file object) as an RGB image.
+
+    EXIF orientation is applied; the first frame of an animation is used. With
+    `min_size`, JPEGs are decoded at a reduced scale whose shorter side stays at least
+    `min_size` (much faster for phone photos). Raises ImageError with the reason.
+    """
+    name = Path(source).name if isinstance(source, (str, os.PathLike)) else "image"
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
+    try:
+        if isinstance(source, (str, os.PathLike)) and os.path.getsize(source) == 0:
+            raise ImageError(f"{name}: empty file (0 bytes)")
+        with Image.open(source) as im:
+            _refuse_bombs(im)
+            if min_size and im.format == "JPEG":
+                w, h = im.size
+                scale = min(w, h) / min_size
+                if scale >= 2:
+                    im.draft("RGB", (int(w / scale) + 1, int(h / scale) + 1))
+            im.load()
+            try:
+                oriented = ImageOps.exif_transpose(im)
+            except Exception:  # a damaged EXIF block should not cost the picture
+                oriented = im
+            rgb = _to_rgb(oriented)
+            if rgb is im:
+                rgb = im.copy()
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(f"{name}: file not found (moved or deleted?)") from None
+    except IsADirectoryError:
+        raise ImageError(f"{name}: is a folder, not an image") from None
+    except PermissionError:
+        raise ImageError(f"{name}: permission denied") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image (or a format Pillow cannot read)") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"{name}: {_BOMB}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, ZeroDivisionError, MemoryError, RuntimeError, AttributeError) as exc:
+        text = str(exc).strip().splitlines()
+        detail = text[0] if text else type(exc).__name__
+        if "truncated" in detail.lower():
+            raise ImageError(f"{name}: truncated (the file ends early)") from None
+        raise ImageError(f"{name}: damaged or unreadable ({detail[:100]})") from None
+    return rgb
+
+
+def _jpeg_complete(path: Path) -> bool:
+    """A whole JPEG ends with the EOI marker (some cameras pad a few bytes after it)."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 4096))
+        tail = f.read()
+    return b"\xff\xd9" in tail
+
+
+def check_image(path: str | os.PathLike) -> str | None:
+    """Why a file cannot be used as a training image, or None when it can."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return f"cannot read ({exc.strerror or exc})"
+    if size == 0:
+        return "empty file (0 bytes)"
+    if size > _FULL_CHECK_BYTES:
+        try:
+            with Image.open(path) as im:
+                fmt = im.format
+                _refuse_bombs(im)
+        except Image.DecompressionBombError:
+            return _BOMB
+        except UnidentifiedImageError:
+            return "not an image (or a format Pillow cannot read)"
+        except Exception as exc:
+            return f"damaged or unreadable ({str(exc)[:80] or type(exc).__name__})"
+        if fmt == "JPEG" and not _jpeg_complete(path):
+            return "truncated (the file ends early)"
+        min_size = 64
+    else:
+        min_size = None
+    try:
+        load_image(path, min_size=min_size)
+    except ImageError as exc:
+        return str(exc).split(": ", 1)[-1]
+    return None
+
+
+# ---------------------------------------------------------------- the dataset
+
+
+@dataclass
+class DatasetScan:
+    root: str
+    layout: str  # "folders" (split here) or "split" (train/ and val/ given)
+    classes: list[str]
+    train: list[tuple[str, int]]
+    val: list[tuple[str, int]]
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return Path(self.root).name
+
+    @property
+    def num_train(self) -> int:
+        return len(self.train)
+
+    @property
+    def num_val(self) -> int:
+        return len(self.val)
+
+    def class_counts(self) -> dict[str, int]:
+        counts = Counter(label for _, label in self.train + self.val)
+        return {c: counts.get(i, 0) for i, c in enumerate(self.classes)}
+
+    def examples(self, per_class: int = 4) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {c: [] for c in self.classes}
+        for path, label in self.train + self.val:
+            bucket = out[self.classes[label]]
+            if len(bucket) < per_class:
+                bucket.append(path)
+        return out
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    return sorted((d for d in folder.iterdir() if d.is_dir() and not _hidden(d)), key=lambda d: d.name)
+
+
+def _find_split_dirs(root: Path) -> tuple[Path, Path] | None:
+    subdirs = {d.name.lower(): d for d in _class_dirs(root)}
+    if "train" not in subdirs:
+        return None
+    for name in VAL_FOLDER_NAMES:
+        if name in subdirs:
+            return subdirs["train"], subdirs[name]
+    return None
+
+
+def _collect(folder: Path, classes: list[str], skipped: list[SkippedFile]) -> list[tuple[str, int]]:
+    """(path, label) for the image files of each class folder; other files are listed as skipped."""
+    items = []
+    for label, cls in enumerate(classes):
+        cdir = folder / cls
+        if not cdir.is_dir():
+            continue
+        for p in _walk_files(cdir):
+            suffix = p.suffix.lower()
+            if suffix in IMAGE_EXTENSIONS:
+                items.append((str(p), label))
+            elif p.name.lower() not in _JUNK_FILES:
+                kind = _UNSUPPORTED_HINTS.get(suffix)
+                reason = f"{kind} images are not supported: convert to JPEG or PNG" if kind else f"not an image file type ({suffix or 'no extension'})"
+                skipped.append(SkippedFile(str(p), reason))
+    return items
+
+
+def _stratified_split(items: list[tuple[str, int]], num_classes: int, val_split: float, seed: int):
+    rng = random.Random(seed)
+    train, val = [], []
+    for label in range(num_classes):
+        group = [it for it in items if it[1] == label]
+        rng.shuffle(group)
+        n = len(group)
+        n_val = 0 if n < 2 else min(n - 1, max(1, round(n * val_split)))
+        val.extend(group[:n_val])
+        train.extend(group[n_val:])
+    return sorted(train), sorted(val)
+
+
+def scan_dataset(
+    root: str | os.PathLike,
+    val_split: float = 0.2,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> DatasetScan:
+    """Find, check and split a photo folder. Raises DataError with a one-line reason."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DataError(f"data folder not found: {root}")
+    if not root.is_dir():
+        raise DataError(f"not a folder: {root}")
+    if not 0 < val_split < 1:
+        raise DataError(f"the validation split must be between 0 and 1 (got {val_split})")
+    skipped: list[SkippedFile] = []
+    split_dirs = _find_split_dirs(root)
+    if split_dirs:
+        train_dir, val_dir = split_dirs
+        classes = sorted({d.name for d in _class_dirs(train_dir)} | {d.name for d in _class_dirs(val_dir)})
+        train_items = _collect(train_dir, classes, skipped)
+        val_items = _collect(val_dir, classes, skipped)
+        layout = "split"
+    else:
+        classes = [d.name for d in _class_dirs(root)]
+        train_items = _collect(root, classes, skipped)
+        val_items = []
+        layout = "folders"
+    if not classes:
+        loose = [p for p in root.iterdir() if is_image_file(p)]
+        hint = " (the images must be in one subfolder per class)" if loose else ""
+        raise DataError(f"no class subfolders with images in {root}{hint}")
+    if not train_items and not val_items:
+        raise DataError(f"no images found in {root} (looked for {', '.join(sorted(e[1:] for e in IMAGE_EXTENSIONS))})")
+
+    bad = _check_all([p for p, _ in train_items + val_items], progress, workers)
+    skipped.extend(SkippedFile(p, reason) for p, reason in bad.items())
+    train_items = [it for it in train_items if it[0] not in bad]
+    val_items = [it for it in val_items if it[0] not in bad]
+
+    counts = Counter(label for _, label in train_items + val_items)
+    empty = [c for i, c in enumerate(classes) if counts.get(i, 0) == 0]
+    if len(classes) < 2:
+        raise DataError(f"only one class ({classes[0]!r}) in {root}: at least 2 class subfolders are needed")
+    if empty:
+        raise DataError(f"class {empty[0]!r} has no readable image" + (f" (and {len(empty) - 1} more classes)" if len(empty) > 1 else ""))
+    if layout == "split":
+        train_counts = Counter(label for _, label in train_items)
+        missing = [c for i, c in enumerate(classes) if not train_counts.get(i)]
+        if missing:
+            raise DataError(f"class {missing[0]!r} has no readable image in {train_dir.name}/")
+        if not val_items:
+            raise DataError(f"no readable images in {val_dir}")
+        train, val = sorted(train_items), sorted(val_items)
+    else:
+        train, val = _stratified_split(train_items, len(classes), val_split, seed)
+    skipped.sort(key=lambda s: s.path)
+    return DatasetScan(str(root), layout, classes, train, val, skipped)
+
+
+def _check_all(paths: Sequence[str], progress, workers) -> dict[str, str]:
+    """Check every file in parallel (decoders release the GIL); returns path -> reason."""
+    total = len(paths)
+    bad: dict[str, str] = {}
+    workers = workers or min(16, (os.cpu_count() or 1) * 2)
+    if progress:
+        progress(0, total)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done, (path, reason) in enumerate(zip(paths, pool.map(check_image, paths)), 1):
+            if reason:
+                bad[path] = reason
+            if progress and (done % 64 == 0 or done == total):
+                progress(done, total)
+    return bad
+
+
+# ---------------------------------------------------------------- tensors
+
+
+def resize_size_for(image_size: int) -> int:
+    """Validation resize before the centre crop (the usual 224 -> 256 ratio)."""
+    return int(round(image_size / 0.875))
+
+
+def _normalize():
+    import torch
+    from torchvision.transforms import v2
+
+    from .models import IMAGENET_MEAN, IMAGENET_STD
+
+    return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+
+
+def train_transform(image_size: int, color_jitter: bool = False, augment: bool = True):
+    from torchvision.transforms import v2
+
+    if not augment:
+        return eval_transform(image_size)
+    steps = [v2.RandomResizedCrop(image_size, scale=(0.25, 1.0), antialias=True), v2.RandomHorizontalFlip()]
+    if color_jitter:
+        steps.append(v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05))
+    return v2.Compose(steps + _normalize())
+
+
+def eval_transform(image_size: int):
+    from torchvision.transforms import v2
+
+    return v2.Compose(
+        [v2.Resize(resize_size_for(image_size), antialias=True), v2.CenterCrop(image_size)] + _normalize()
+    )
+
+
+class ImageListDataset:
+    """(path, label) pairs -> (tensor, label, error). A file that fails is not fatal:
+    it comes back with label -1 and the reason, and the trainer skips and logs it."""
+
+    def __init__(self, samples: Sequence[tuple[str, int]], transform, image_size: int):
+        self.samples = list(samples)
+        self.transform = transform
+        self.image_size = image_size
+        # decode JPEGs at reduced size: enough pixels for a crop of the training size
+        self.min_size = resize_size_for(image_size) + image_size // 8
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        import torch
+
+        path, label = self.samples[index]
+        try:
+            image = load_image(path, min_size=self.min_size)
+            return self.transform(image), label, ""
+        except ImageError as exc:
+            return torch.zeros(3, self.image_size, self.image_size), -1, f"{path}: {str(exc).split(': ', 1)[-1]}"

@@ -1,0 +1,679 @@
+"""The training loop: configuration, control flags, events, run folder.
+
+Reads top to bottom: prepare (data, model, optimiser, run folder), then for each epoch
+`_train_one_epoch` and `_evaluate`, then save. Progress leaves through callbacks as
+typed events (events.py); the loop is stopped or paused through a RunControl.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from . import checkpoint as ckpt
+from . import runs
+from .data import DatasetScan, ImageListDataset, eval_transform, resize_size_for, scan_dataset, train_transform
+from .devices import describe_device, resolve_device
+from .errors import RunCancelled, StudioError
+from .events import EpochEnd, LogMessage, RunFinished, RunStarted, SkippedFile, StepEnd
+from .models import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    STAGES,
+    TRAINABLE_CHOICES,
+    DEPTHS,
+    build_model,
+    default_lr,
+    set_train_mode,
+)
+
+__all__ = ["TrainConfig", "RunControl", "Trainer", "OPTIMIZERS"]
+
+OPTIMIZERS = ("sgd", "adamw")
+Callback = Callable[[object], None]
+
+
+@dataclass
+class TrainConfig:
+    data_dir: str
+    depth: int = 18
+    weights: str = "imagenet"  # "imagenet", "none" or a path to a state-dict file
+    epochs: int = 10
+    batch_size: int = 32
+    image_size: int = 224
+    lr: float | None = None  # None: models.default_lr for the optimiser and weights
+    optimizer: str = "sgd"
+    weight_decay: float | None = None  # None: 1e-4 for SGD, 0.05 for AdamW
+    label_smoothing: float = 0.1
+    warmup_epochs: float = 1.0
+    trainable: str = "all"
+    val_split: float = 0.2
+    seed: int = 0
+    device: str = "auto"
+    workers: int | None = None  # None: chosen from the CPU count
+    out_dir: str | None = None  # None: runs.default_runs_dir()
+    patience: int | None = None  # stop after this many epochs without a better val accuracy
+    augment: bool = True
+    color_jitter: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @property
+    def pretrained(self) -> bool:
+        return str(self.weights) != "none"
+
+    def resolved_lr(self) -> float:
+        return self.lr if self.lr is not None else default_lr(self.optimizer, self.pretrained)
+
+    def resolved_weight_decay(self) -> float:
+        if self.weight_decay is not None:
+            return self.weight_decay
+        return 0.05 if self.optimizer == "adamw" else 1e-4
+
+    def validate(self) -> None:
+        """Raise StudioError for values that cannot work, before anything is loaded."""
+        if int(self.depth) not in DEPTHS:
+            raise StudioError(f"unsupported depth {self.depth}; choose one of {', '.join(map(str, DEPTHS))}")
+        if self.optimizer not in OPTIMIZERS:
+            raise StudioError(f"unknown optimizer {self.optimizer!r}; choose sgd or adamw")
+        if self.trainable not in TRAINABLE_CHOICES:
+            raise StudioError(f"unknown trainable part {self.trainable!r}; choose one of {', '.join(TRAINABLE_CHOICES)}")
+        checks = [
+            (self.epochs >= 1, "epochs must be at least 1"),
+            (self.batch_size >= 1, "batch size must be at least 1"),
+            (16 <= self.image_size <= 1024, "image size must be between 16 and 1024 pixels"),
+            (self.lr is None or self.lr > 0, "learning rate must be positive"),
+            (0 < self.val_split < 1, "validation split must be between 0 and 1"),
+            (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
+            (self.patience is None or self.patience >= 1, "patience must be at least 1 epoch"),
+            (self.workers is None or self.workers >= 0, "workers cannot be negative"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise StudioError(message)
+        weights = str(self.weights)
+        if weights not in ("imagenet", "none") and not Path(weights).expanduser().is_file():
+            raise StudioError(f"weights file not found: {weights} (use imagenet, none or a .safetensors/.pth path)")
+
+
+class RunControl:
+    """Stop and pause flags the loop checks between steps. Safe to use from any thread."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # a paused run must wake up to stop
+
+    def pause(self) -> None:
+        if not self._stop.is_set():
+            self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def check(self) -> None:
+        """Wait while paused; raise RunCancelled once a stop was asked for."""
+        while not self._running.wait(0.1):
+            pass
+        if self._stop.is_set():
+            raise RunCancelled()
+
+
+def _auto_workers(device: torch.device) -> int:
+    cores = os.cpu_count() or 1
+    if cores <= 2:
+        return 0  # the two cores are better spent on the model than on worker processes
+    return min(8, cores - 1) if device.type == "cuda" else min(4, cores // 2)
+
+
+def _cosine_with_warmup(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return 0.01 + 0.99 * step / max(1, warmup_steps)
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """No weight decay on biases and batch-norm parameters (they are not weights to shrink)."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim > 1 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _block_param_slices(model: nn.Module) -> dict[str, list[nn.Parameter]]:
+    blocks = {}
+    for stage in STAGES:
+        for i, block in enumerate(getattr(model, stage)):
+            params = [p for p in block.parameters() if p.requires_grad]
+            if params:
+                blocks[f"{stage}.{i}"] = params
+    return blocks
+
+
+class Trainer:
+    """One training run. `run()` returns its RunFinished event."""
+
+    #: emit/flush step statistics at most this often on an accelerator (seconds);
+    #: reading a loss back from the GPU waits for it, so it is done in batches.
+    sync_interval = 0.1
+    #: measure block gradient norms every this many steps (cheap, but not free)
+    grad_stats_every = 10
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        callbacks: Iterable[Callback] = (),
+        control: RunControl | None = None,
+        resume_dir: str | os.PathLike | None = None,
+    ):
+        self.config = config
+        self.callbacks = list(callbacks)
+        self.control = control or RunControl()
+        self.resume_dir = Path(resume_dir) if resume_dir else None
+        self.run_dir: Path | None = None
+        self.skipped: list[SkippedFile] = []
+        self._metrics: runs.MetricsWriter | None = None
+
+    # ------------------------------------------------------------ events
+
+    def _emit(self, event) -> None:
+        for cb in self.callbacks:
+            cb(event)
+
+    def _log(self, message: str, level: str = "info") -> None:
+        if self._metrics:
+            self._metrics.write({"event": "log", "level": level, "message": message, "time": time.time()})
+        self._emit(LogMessage(level, message))
+
+    # ------------------------------------------------------------ preparing
+
+    def _prepare(self) -> None:
+        cfg = self.config
+        resume_state = None
+        if self.resume_dir:
+            resume_state = self._load_resume()
+        cfg.validate()
+        self.device = resolve_device(cfg.device)
+        self.scan: DatasetScan = scan_dataset(cfg.data_dir, cfg.val_split, cfg.seed)
+        if resume_state:
+            self._reuse_split(resume_state)
+        self.classes = self.scan.classes
+        self.skipped = list(self.scan.skipped)
+
+        torch.manual_seed(cfg.seed)
+        weights = cfg.weights if resume_state is None else "none"  # the checkpoint has them
+        self.model = build_model(cfg.depth, len(self.classes), weights, cfg.trainable, progress=False)
+        if resume_state:
+            self.model.load_state_dict(resume_state["model"])
+        self.model.to(self.device)
+        self.use_amp = self.device.type == "cuda"
+        if self.use_amp:
+            self.model = self.model.to(memory_format=torch.channels_last)
+            torch.backends.cudnn.benchmark = True
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        else:
+            self.amp_dtype = None
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+
+        workers = cfg.workers if cfg.workers is not None else _auto_workers(self.device)
+        self.workers = workers
+        self.train_loader = self._loader(self.scan.train, train_transform(cfg.image_size, cfg.color_jitter, cfg.augment), shuffle=True)
+        self.val_loader = self._loader(self.scan.val, eval_transform(cfg.image_size), shuffle=False)
+        self.steps_per_epoch = len(self.train_loader)
+        if self.steps_per_epoch == 0:
+            raise StudioError("no training images left after the checks")
+
+        lr = cfg.resolved_lr()
+        groups = _param_groups(self.model, cfg.resolved_weight_decay())
+        if cfg.optimizer == "adamw":
+            self.optimizer = torch.optim.AdamW(groups, lr=lr)
+        else:
+            self.optimizer = torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
+        total = cfg.epochs * self.steps_per_epoch
+        warmup = min(int(cfg.warmup_epochs * self.steps_per_epoch), total // 2)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _cosine_with_warmup(warmup, total))
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        self._block_params = _block_param_slices(self.model)
+
+        self.start_epoch = 1
+        self.best_val_acc: float | None = None
+        self.best_epoch: int | None = None
+        self.best_confusion: list[list[int]] | None = None
+        self.final_val_acc: float | None = None
+        self.epochs_since_best = 0
+        if resume_state:
+            self.optimizer.load_state_dict(resume_state["optimizer"])
+            self.scheduler.load_state_dict({"lr_lambdas": [None] * len(self.scheduler.lr_lambdas), **resume_state["scheduler"]})
+            if "scaler" in resume_state and self.scaler.is_enabled():
+                self.scaler.load_state_dict(resume_state["scaler"])
+            self.start_epoch = int(resume_state["epoch"]) + 1
+            self.best_val_acc = resume_state.get("best_val_acc")
+            self.best_epoch = resume_state.get("best_epoch")
+            self.best_confusion = resume_state.get("best_confusion")
+            self.final_val_acc = resume_state.get("final_val_acc")
+            self.epochs_since_best = int(resume_state.get("epochs_since_best", 0))
+            self.skipped = [SkippedFile(p, r) for p, r in resume_state.get("skipped", [])] or self.skipped
+            # the schedule continues from the first step of the epoch being redone
+            self.scheduler.last_epoch = (self.start_epoch - 1) * self.steps_per_epoch
+            for group, factor in zip(self.optimizer.param_groups, self.scheduler.lr_lambdas):
+                group["lr"] = group["initial_lr"] * factor(self.scheduler.last_epoch)
+        self._make_run_dir(resume_state)
+
+    def _load_resume(self) -> dict:
+        run_dir = self.resume_dir
+        if not (run_dir / runs.CONFIG).is_file():
+            raise StudioError(f"not a run folder (no {runs.CONFIG}): {run_dir}")
+        state = ckpt.load_checkpoint(run_dir)
+        saved = runs.read_json(run_dir / runs.CONFIG)
+        # a resumed run keeps its own settings; only the number of epochs may change
+        self.config = TrainConfig.from_dict({**saved, "epochs": self.config.epochs})
+        return state
+
+    def _reuse_split(self, state: dict) -> None:
+        """A resumed run keeps the split it started with, whatever changed on disk."""
+        classes = list(state["classes"])
+        if classes != self.scan.classes:
+            raise StudioError("the data folder's classes changed since this run started; cannot resume")
+        self.scan.train = [(p, int(l)) for p, l in state["train"]]
+        self.scan.val = [(p, int(l)) for p, l in state["val"]]
+
+    def _loader(self, samples, transform, shuffle: bool) -> torch.utils.data.DataLoader:
+        dataset = ImageListDataset(samples, transform, self.config.image_size)
+        kwargs = {}
+        if self.workers > 0:
+            # spawn: safe with threads (Qt) on every OS; workers live across epochs
+            kwargs = dict(multiprocessing_context="spawn", persistent_workers=True, prefetch_factor=4)
+        self._shuffle_gen = getattr(self, "_shuffle_gen", torch.Generator())
+        return torch.utils.data.DataLoader(
+            dataset,
+            batch_size=self.config.batch_size,
+            shuffle=shuffle,
+            generator=self._shuffle_gen if shuffle else None,
+            num_workers=self.workers,
+            pin_memory=self.device.type == "cuda",
+            drop_last=shuffle and len(dataset) > self.config.batch_size,
+            **kwargs,
+        )
+
+    def _make_run_dir(self, resume_state) -> None:
+        cfg = self.config
+        if self.resume_dir:
+            self.run_dir = self.resume_dir
+            ckpt.remove_stale_temp_files(self.run_dir)
+            runs.MetricsWriter.truncate_after_epoch(self.run_dir, self.start_epoch - 1)
+        else:
+            out = Path(cfg.out_dir).expanduser() if cfg.out_dir else runs.default_runs_dir()
+            try:
+                self.run_dir = runs.new_run_dir(out, self.scan.name, cfg.depth)
+            except OSError as exc:
+                raise StudioError(f"cannot create a run folder in {out}: {exc.strerror or exc}") from None
+            saved = {
+                **cfg.to_dict(),
+                "data_dir": str(Path(cfg.data_dir).expanduser().resolve()),
+                "out_dir": str(out.resolve()),
+                "lr": cfg.resolved_lr(),
+                "weight_decay": cfg.resolved_weight_decay(),
+                "workers": self.workers,
+                "classes": self.classes,
+                "layout": self.scan.layout,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "versions": _versions(),
+            }
+            ckpt.atomic_write_json(self.run_dir / runs.CONFIG, saved)
+        self._metrics = runs.MetricsWriter(self.run_dir)
+
+    # ------------------------------------------------------------ running
+
+    def run(self) -> RunFinished:
+        """Train; raises StudioError only for problems found before the run starts."""
+        self._prepare()
+        cfg = self.config
+        self._emit(
+            RunStarted(
+                run_dir=str(self.run_dir),
+                config={**cfg.to_dict(), "lr": cfg.resolved_lr()},
+                classes=list(self.classes),
+                class_counts=self.scan.class_counts(),
+                num_train=self.scan.num_train,
+                num_val=self.scan.num_val,
+                skipped_files=list(self.skipped),
+                device=describe_device(self.device),
+                start_epoch=self.start_epoch,
+                epochs=cfg.epochs,
+                steps_per_epoch=self.steps_per_epoch,
+            )
+        )
+        self._metrics.write({"event": "resume" if self.resume_dir else "start", "epoch": self.start_epoch - 1, "time": time.time()})
+        for s in self.skipped:
+            self._log(f"skipped {s.path}: {s.reason}", "warning")
+        self._log(
+            f"ResNet-{cfg.depth} on {describe_device(self.device)}: {self.scan.num_train} training and "
+            f"{self.scan.num_val} validation images, {len(self.classes)} classes"
+        )
+        status, message = "completed", ""
+        self.epoch = self.start_epoch - 1
+        self._run_started = time.perf_counter()
+        self._steps_done = 0
+        try:
+            for epoch in range(self.start_epoch, cfg.epochs + 1):
+                self.epoch = epoch
+                if self._run_epoch(epoch):
+                    break
+        except RunCancelled:
+            status, message = "cancelled", "stopped by the user"
+            self._save_checkpoint(self.epoch - 1)
+            self._log(f"stopped; the checkpoint of epoch {self.epoch - 1} is kept for --resume")
+        except torch.cuda.OutOfMemoryError:
+            status = "failed"
+            message = (
+                f"out of GPU memory at batch size {cfg.batch_size}: try --batch-size {max(1, cfg.batch_size // 2)}"
+                + (" or a smaller --image-size" if cfg.image_size > 128 else "")
+            )
+        except StudioError as exc:
+            status, message = "failed", str(exc)
+        except OSError as exc:
+            status, message = "failed", f"could not write to the run folder: {exc.strerror or exc}"
+        except Exception as exc:  # keep the run folder consistent whatever went wrong
+            status, message = "failed", f"{type(exc).__name__}: {exc}".splitlines()[0]
+            (self.run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+        return self._finish(status, message)
+
+    def _finish(self, status: str, message: str) -> RunFinished:
+        if status == "failed":
+            self._log(message, "error")
+        epochs_completed = self._completed_epochs
+        self._write_summary(status, epochs_completed)
+        self._metrics.write({"event": "end", "status": status, "epoch": epochs_completed, "time": time.time()})
+        self._metrics.close()
+        model_path = self.run_dir / runs.MODEL
+        event = RunFinished(
+            status=status,
+            run_dir=str(self.run_dir),
+            epochs_completed=epochs_completed,
+            best_epoch=self.best_epoch,
+            best_val_acc=self.best_val_acc,
+            final_val_acc=self.final_val_acc,
+            model_path=str(model_path) if model_path.exists() else None,
+            message=message,
+        )
+        self._emit(event)
+        return event
+
+    _completed_epochs = 0
+
+    def _run_epoch(self, epoch: int) -> bool:
+        """Train and validate one epoch, save, report. True when early stopping ends the run."""
+        cfg = self.config
+        started = time.perf_counter()
+        torch.manual_seed(cfg.seed * 1000 + epoch)  # augmentation: repeatable per epoch, also on resume
+        self._shuffle_gen.manual_seed(cfg.seed * 1000 + epoch)
+        train_loss, train_acc, images, train_seconds, grad_norms = self._train_one_epoch(epoch)
+        val_loss, val_acc, per_class, confusion = self._evaluate()
+        seconds = time.perf_counter() - started
+        self.final_val_acc = val_acc
+        is_best = self.best_val_acc is None or val_acc > self.best_val_acc
+        if is_best:
+            self.best_val_acc, self.best_epoch, self.best_confusion = val_acc, epoch, confusion
+            self.epochs_since_best = 0
+            self._save_model(epoch, val_acc)
+        else:
+            self.epochs_since_best += 1
+        lr = self.optimizer.param_groups[0]["lr"]
+        ips = images / train_seconds if train_seconds > 0 else 0.0
+        self._save_checkpoint(epoch)
+        self._completed_epochs = epoch
+        self._metrics.write(
+            {
+                "event": "epoch",
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "train_acc": train_acc,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+                "lr": lr,
+                "images_per_sec": ips,
+                "seconds": seconds,
+                "per_class_acc": per_class,
+            }
+        )
+        self._write_summary("running", epoch)
+        self._emit(
+            EpochEnd(epoch, cfg.epochs, train_loss, train_acc, val_loss, val_acc, lr, ips, seconds, per_class, is_best, grad_norms)
+        )
+        if cfg.patience and self.epochs_since_best >= cfg.patience and epoch < cfg.epochs:
+            self._log(f"early stop: no better validation accuracy for {cfg.patience} epochs (best {self.best_val_acc:.1%} at epoch {self.best_epoch})")
+            return True
+        return False
+
+    def _train_one_epoch(self, epoch: int):
+        cfg = self.config
+        model, device = self.model, self.device
+        set_train_mode(model, True)
+        loss_sum = torch.zeros((), device=device)
+        correct_sum = torch.zeros((), device=device)
+        seen = 0
+        pending: list[tuple[int, torch.Tensor, torch.Tensor, int, float]] = []
+        grad_sums: dict[str, float] = {}
+        grad_count = 0
+        last_flush = time.perf_counter()
+        train_time = 0.0
+        step = 0
+        for images, labels, errors in self.train_loader:
+            self.control.check()
+            t0 = time.perf_counter()
+            images, labels = self._drop_broken(images, labels, errors)
+            if labels.numel() == 0:
+                continue
+            step += 1
+            images = images.to(device, non_blocking=True)
+            labels = labels.to(device, non_blocking=True)
+            if self.use_amp:
+                images = images.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+                logits = model(images)
+                loss = self.criterion(logits, labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if step % self.grad_stats_every == 1 or self.grad_stats_every == 1:
+                self.scaler.unscale_(self.optimizer)
+                for name, norm in self._block_grad_norms().items():
+                    grad_sums[name] = grad_sums.get(name, 0.0) + norm
+                grad_count += 1
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            lr = self.optimizer.param_groups[0]["lr"]
+            self.scheduler.step()
+            n = labels.numel()
+            batch_loss = loss.detach()
+            batch_correct = (logits.detach().argmax(1) == labels).sum()
+            loss_sum += batch_loss * n
+            correct_sum += batch_correct
+            seen += n
+            self._steps_done += 1
+            train_time += time.perf_counter() - t0
+            pending.append((step, batch_loss, batch_correct, n, lr))
+            now = time.perf_counter()
+            if device.type == "cpu" or now - last_flush >= self.sync_interval or step == self.steps_per_epoch:
+                self._flush_steps(epoch, pending, seen, train_time)
+                pending.clear()
+                last_flush = now
+        if pending:
+            self._flush_steps(epoch, pending, seen, train_time)
+        if seen == 0:
+            raise StudioError("every training image in this epoch failed to load")
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        grad_norms = {k: v / grad_count for k, v in grad_sums.items()} if grad_count else {}
+        return (loss_sum / seen).item(), (correct_sum / seen).item(), seen, train_time, grad_norms
+
+    def _block_grad_norms(self) -> dict[str, float]:
+        names, norms = [], []
+        for name, params in self._block_params.items():
+            grads = [p.grad for p in params if p.grad is not None]
+            if grads:
+                names.append(name)
+                norms.append(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
+        if not norms:
+            return {}
+        return dict(zip(names, torch.stack(norms).float().tolist()))
+
+    def _flush_steps(self, epoch: int, pending, seen: int, train_time: float) -> None:
+        """Turn buffered device values into StepEnd events and metrics lines (one sync)."""
+        if not pending:
+            return
+        values = torch.stack([torch.stack([l.float(), c.float()]) for _, l, c, _, _ in pending]).tolist()
+        elapsed = time.perf_counter() - self._run_started
+        total_steps = (self.config.epochs - self.start_epoch + 1) * self.steps_per_epoch
+        rate = self._steps_done / elapsed if elapsed > 0 else 0.0
+        eta = (total_steps - self._steps_done) / rate if rate > 0 else 0.0
+        ips = seen / train_time if train_time > 0 else 0.0
+        memory = torch.cuda.max_memory_allocated(self.device) / 2**20 if self.device.type == "cuda" else None
+        for (step, _, _, n, lr), (loss, correct) in zip(pending, values):
+            global_step = (epoch - 1) * self.steps_per_epoch + step
+            self._metrics.write({"event": "step", "epoch": epoch, "step": global_step, "loss": loss, "lr": lr})
+            self._emit(StepEnd(epoch, step, self.steps_per_epoch, global_step, loss, correct / n, lr, ips, eta, memory))
+
+    def _drop_broken(self, images, labels, errors):
+        if bool((labels >= 0).all()):
+            return images, labels
+        for error in errors:
+            if error:
+                path, reason = error.split(": ", 1)
+                if all(s.path != path for s in self.skipped):
+                    self.skipped.append(SkippedFile(path, reason))
+                    self._log(f"skipped {path} during training: {reason}", "warning")
+        keep = labels >= 0
+        return images[keep], labels[keep]
+
+    @torch.no_grad()
+    def _evaluate(self):
+        model, device = self.model, self.device
+        model.eval()
+        n_classes = len(self.classes)
+        confusion = torch.zeros(n_classes, n_classes, dtype=torch.long, device=device)
+        loss_sum = torch.zeros((), device=device)
+        seen = 0
+        for images, labels, errors in self.val_loader:
+            self.control.check()
+            images, labels = self._drop_broken(images, labels, errors)
+            if labels.numel() == 0:
+                continue
+            images = images.to(device, non_blocking=True)
+            labels = labels.to(device, non_blocking=True)
+            if self.use_amp:
+                images = images.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+                logits = model(images)
+            loss_sum += nn.functional.cross_entropy(logits.float(), labels, reduction="sum")
+            preds = logits.argmax(1)
+            confusion += torch.bincount(labels * n_classes + preds, minlength=n_classes * n_classes).view(n_classes, n_classes)
+            seen += labels.numel()
+        if seen == 0:
+            raise StudioError("no validation image could be read")
+        cm = confusion.cpu()
+        per_class_total = cm.sum(1).clamp(min=1)
+        per_class = {c: float(cm[i, i] / per_class_total[i]) for i, c in enumerate(self.classes)}
+        return (loss_sum / seen).item(), float(cm.diag().sum() / seen), per_class, cm.tolist()
+
+    # ------------------------------------------------------------ saving
+
+    def _model_meta(self, epoch: int, val_acc: float) -> dict:
+        from .. import __version__
+
+        cfg = self.config
+        return {
+            "depth": cfg.depth,
+            "classes": list(self.classes),
+            "image_size": cfg.image_size,
+            "resize_size": resize_size_for(cfg.image_size),
+            "mean": list(IMAGENET_MEAN),
+            "std": list(IMAGENET_STD),
+            "project_version": __version__,
+            "trainable": cfg.trainable,
+            "weights": str(cfg.weights),
+            "epoch": epoch,
+            "val_acc": val_acc,
+        }
+
+    def _save_model(self, epoch: int, val_acc: float) -> None:
+        ckpt.save_model(self.model, self.run_dir / runs.MODEL, self._model_meta(epoch, val_acc))
+
+    def _save_checkpoint(self, epoch: int) -> None:
+        """The state after `epoch` completed epochs (on a stop mid-epoch: the weights so far,
+        and the interrupted epoch is redone on resume)."""
+        state = {
+            "epoch": epoch,
+            "model": {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "best_val_acc": self.best_val_acc,
+            "best_epoch": self.best_epoch,
+            "best_confusion": self.best_confusion,
+            "final_val_acc": self.final_val_acc,
+            "epochs_since_best": self.epochs_since_best,
+            "classes": list(self.classes),
+            "train": [[p, l] for p, l in self.scan.train],
+            "val": [[p, l] for p, l in self.scan.val],
+            "skipped": [[s.path, s.reason] for s in self.skipped],
+        }
+        if self.scaler.is_enabled():
+            state["scaler"] = self.scaler.state_dict()
+        state["scheduler"].pop("lr_lambdas", None)
+        ckpt.save_checkpoint(self.run_dir, state)
+
+    def _write_summary(self, status: str, epochs_completed: int) -> None:
+        summary = {
+            "status": status,
+            "epochs_completed": epochs_completed,
+            "epochs": self.config.epochs,
+            "best_epoch": self.best_epoch,
+            "best_val_acc": self.best_val_acc,
+            "final_val_acc": self.final_val_acc,
+            "classes": list(self.classes),
+            "num_train": self.scan.num_train,
+            "num_val": self.scan.num_val,
+            "skipped_files": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "confusion_matrix": self.best_confusion,
+            "device": describe_device(self.device),
+        }
+        ckpt.atomic_write_json(self.run_dir / runs.SUMMARY, summary)
+
+
+def _versions() -> dict:
+    import torchvision
+
+    from .. import __version__
+
+    return {"resnet_studio": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__}
