@@ -2,10 +2,11 @@
 
     resnet-studio                      open the studio
     resnet-studio train DATA [options] train; prints the run folder at the end
-    resnet-studio predict MODEL IMAGE_OR_DIR... [--topk K] [--json] [--csv FILE]
+    resnet-studio predict MODEL IMAGE_OR_DIR... [--topk K] [--json] [--csv FILE] [--cam OUT_DIR]
+    resnet-studio evaluate MODEL [DATA] [--json]
     resnet-studio info [--depth D] [--image-size S] [--json]
     resnet-studio demo-data OUT_DIR
-    resnet-studio export RUN_DIR --format onnx|torchscript
+    resnet-studio export MODEL --format onnx|torchscript [--out FILE]
 
 Exit status: 0 success; 1 a training run that failed; 2 bad usage or bad input (one
 line on stderr, no traceback); 130 a training run stopped by Ctrl+C or SIGTERM.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -122,7 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--device", choices=("auto", "cpu", "cuda", "mps"), default=None, help="where to train (default: auto)"
     )
-    p.add_argument("--workers", type=_non_negative_int, default=None, help="image loading workers (default: automatic)")
+    p.add_argument(
+        "--workers",
+        type=_non_negative_int,
+        default=None,
+        help="image decoding threads (default: one per core, up to 8; 16 with CUDA)",
+    )
     p.add_argument("--out", metavar="RUNS_DIR", default=None, help="where run folders go (default: ~/ResNetStudio/runs)")
     p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped run from its checkpoint")
     p.add_argument(
@@ -133,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-augment", action="store_true", help="no random crops and flips while training")
     p.add_argument("--color-jitter", action="store_true", help="also jitter brightness, contrast and saturation")
+    p.add_argument(
+        "--cache-mb",
+        type=_non_negative_int,
+        default=None,
+        help="memory for decoded images, in MB; beyond it images are read from disk every epoch, 0 turns "
+        "the cache off (default: a quarter of the free memory)",
+    )
+    p.add_argument("--compile", action="store_true", help="compile the model with torch.compile (slow to start)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(
@@ -150,8 +165,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
     p.add_argument("--csv", metavar="FILE", default=None, help="also write path, top1, prob, topk, error columns to FILE")
     p.add_argument("--batch-size", type=_positive_int, default=16, help="images per forward pass (default: 16)")
+    p.add_argument(
+        "--cam",
+        metavar="OUT_DIR",
+        default=None,
+        help="also write a Grad-CAM overlay of the top class for each image to OUT_DIR (PNG)",
+    )
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto", help="where to run (default: auto)")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="measure a trained model on labelled images",
+        description="Accuracy, top-k accuracy, per-class precision/recall/F1, the confusion matrix and the "
+        "most confident mistakes of a trained model, on its run's validation split or on DATA "
+        "(class subfolders; with train/ and val/, the val/ part).",
+    )
+    p.add_argument("model", metavar="MODEL", help="a run folder, or its model.safetensors or model.json")
+    p.add_argument("data", metavar="DATA", nargs="?", help="labelled images (default: the run's validation split)")
+    p.add_argument("--topk", type=_positive_int, default=None, help="k of the top-k accuracy (default: up to 5)")
+    p.add_argument("--mistakes", type=_non_negative_int, default=10, help="mistakes to list (default: 10)")
+    p.add_argument("--json", action="store_true", help="print everything as JSON")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="images per forward pass (default: 32)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto", help="where to run (default: auto)")
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(
         "info",
@@ -176,10 +213,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo_data)
 
     p = sub.add_parser(
-        "export", help="export a trained model (not available yet)", description="Export a run's model."
+        "export",
+        help="export a trained model to ONNX or TorchScript",
+        description="Export a run's model to ONNX or TorchScript, with its class names and preprocessing "
+        "in FILE.json beside it and in the file's own metadata. The exported model is then run on sample "
+        "images next to the PyTorch model: the largest probability difference is reported, and the export "
+        "fails (exit 2, nothing written) if the top class ever differs. ONNX needs onnx and onnxruntime "
+        "(pip install 'resnet-studio[export]').",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="run folder")
+    p.add_argument("run_dir", metavar="MODEL", help="a run folder, or its model.safetensors or model.json")
     p.add_argument("--format", choices=("onnx", "torchscript"), required=True, help="file format")
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        default=None,
+        help="where to write (default: RUN_DIR/export/model.onnx or model.torchscript.pt)",
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_export)
     return parser
 
@@ -392,12 +442,15 @@ def _cmd_train(args) -> int:
         "workers": args.workers,
         "out_dir": args.out,
         "patience": args.patience,
+        "cache_budget_mb": args.cache_mb,
     }
     given = {k: v for k, v in given.items() if v is not None}
     if args.no_augment:
         given["augment"] = False
     if args.color_jitter:
         given["color_jitter"] = True
+    if args.compile:
+        given["compile"] = True
     if args.data is not None:
         given["data_dir"] = args.data
 
@@ -505,13 +558,55 @@ def _cmd_predict(args) -> int:
 
     if args.csv:
         _write_csv(args.csv, results)
+    cams = _write_cams(predictor, results, args.cam) if args.cam else 0
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
         _print_table(results)
     if args.csv:
         _note(f"wrote {len(results)} row(s) to {args.csv}")
+    if args.cam:
+        _note(f"wrote {cams} Grad-CAM overlay(s) to {args.cam}")
     return EXIT_OK
+
+
+CAM_MAX_SIDE = 1024  # overlays of big photos are written at most this wide or high
+
+
+def _write_cams(predictor, results, out_dir: str) -> int:
+    """One PNG per readable image: the top class's Grad-CAM over the picture."""
+    from tqdm import tqdm
+
+    from .engine import data, explain
+    from .engine.errors import ImageError
+
+    folder = Path(out_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {out_dir}: {exc.strerror or exc}") from None
+    used: set[str] = set()
+    written = 0
+    for r in tqdm([r for r in results if r.ok and r.path], unit="img", leave=False, file=sys.stderr, disable=None, desc="Grad-CAM"):
+        try:
+            image = data.load_image(r.path, min_size=CAM_MAX_SIDE)
+        except ImageError:
+            continue
+        image.thumbnail((CAM_MAX_SIDE, CAM_MAX_SIDE))
+        label = r.predictions[0][0]
+        cam = explain.grad_cam(predictor, [image], [predictor.classes.index(label)])[0]
+        stem = Path(r.path).stem
+        name, n = f"{stem}.cam.png", 1
+        while name in used:
+            n += 1
+            name = f"{stem}-{n}.cam.png"
+        used.add(name)
+        try:
+            explain.overlay(image, cam, opacity=0.5).save(folder / name)
+        except OSError as exc:
+            raise UsageError(f"cannot write {folder / name}: {exc.strerror or exc}") from None
+        written += 1
+    return written
 
 
 def _write_csv(path: str, results) -> None:
@@ -617,7 +712,82 @@ def _cmd_demo_data(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    raise UsageError("export is not available yet in this version")
+    from .engine import export
+
+    if not Path(args.run_dir).exists():
+        raise UsageError(f"no such model file or run folder: {args.run_dir}")
+    result = export.export_model(args.run_dir, args.format, args.out, progress=_note)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(result), indent=2))
+    else:
+        _note(result.summary())
+        print(result.path, flush=True)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def _cmd_evaluate(args) -> int:
+    from tqdm import tqdm
+
+    from .engine import evaluate
+    from .engine.predict import Predictor
+
+    if not Path(args.model).exists():
+        raise UsageError(f"no such model file or run folder: {args.model}")
+    predictor = Predictor.from_path(args.model, device=args.device)
+    if args.data is not None:
+        if not Path(args.data).is_dir():
+            raise UsageError(f"no such folder: {args.data}")
+        samples, skipped, source = evaluate.folder_samples(args.data, predictor.classes)
+    else:
+        run_dir = Path(args.model) if Path(args.model).is_dir() else Path(args.model).parent
+        samples, skipped, source = evaluate.validation_samples(run_dir, predictor.classes)
+    with tqdm(total=len(samples), unit="img", leave=False, file=sys.stderr, disable=None) as bar:
+        result = evaluate.evaluate(
+            predictor,
+            samples,
+            topk=args.topk,
+            batch_size=args.batch_size,
+            skipped=skipped,
+            source=source,
+            progress=lambda done, total: bar.update(done - bar.n),
+        )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return EXIT_OK
+    _print_evaluation(result, args.mistakes)
+    return EXIT_OK
+
+
+def _print_evaluation(result, mistakes: int) -> None:
+    print(f"{result.source}: {result.num_images} images, {len(result.classes)} classes")
+    print(f"accuracy {result.accuracy:.1%}   top-{result.topk} accuracy {result.topk_accuracy:.1%}   "
+          f"macro F1 {result.macro_f1:.3f}")
+    width = max(len("class"), *(len(c) for c in result.classes))
+    print()
+    print(f"{'class':<{width}}  precision  recall     F1  support")
+    for c in result.per_class:
+        print(f"{c.name:<{width}}  {c.precision:>9.1%}  {c.recall:>6.1%}  {c.f1:.3f}  {c.support:>7}")
+    if len(result.classes) <= 20:
+        print()
+        print("confusion matrix (rows: true class, columns: predicted)")
+        cell = max(4, *(len(str(v)) for row in result.confusion for v in row))
+        names = [c[: cell] for c in result.classes]
+        print(f"{'':<{width}}  " + " ".join(f"{n:>{cell}}" for n in names))
+        for name, row in zip(result.classes, result.confusion):
+            print(f"{name:<{width}}  " + " ".join(f"{v:>{cell}}" for v in row))
+    wrong = result.mistakes()
+    if wrong and mistakes:
+        print()
+        print(f"most confident mistakes ({min(mistakes, len(wrong))} of {len(wrong)})")
+        for s in wrong[:mistakes]:
+            print(f"  {s.path}  true {result.classes[s.true]}, predicted {result.classes[s.pred]} ({s.confidence:.1%})")
+    if result.skipped:
+        _note(f"skipped {len(result.skipped)} file(s):")
+        for s in result.skipped[:20]:
+            _note(f"  {s.path}: {s.reason}")
 
 
 if __name__ == "__main__":

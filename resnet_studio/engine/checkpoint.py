@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .errors import ModelFileError
-from .models import DEPTHS, build_model
+from .models import DEPTHS, build_model, safe_torch_load
 from .runs import CHECKPOINT, MODEL, MODEL_META
 
 __all__ = [
@@ -164,12 +164,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         path = path / CHECKPOINT
     if not path.is_file():
         raise ModelFileError(f"no checkpoint to resume from: {path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any failure means the file cannot be trusted or read
-        if "weights only load failed" in str(exc).lower():
-            raise ModelFileError(f"{path.name} was refused: loading it would run code from the file") from None
-        raise ModelFileError(f"{path.name} is damaged or not a ResNet Studio checkpoint ({type(exc).__name__})") from None
+    state = safe_torch_load(path)
     if not isinstance(state, dict) or "model" not in state or "epoch" not in state:
         raise ModelFileError(f"{path.name} is not a ResNet Studio checkpoint")
     return state

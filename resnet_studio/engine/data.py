@@ -40,9 +40,11 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", 
 VAL_FOLDER_NAMES = ("val", "valid", "validation")
 _JUNK_FILES = frozenset({"thumbs.db", "desktop.ini"})
 _UNSUPPORTED_HINTS = {".heic": "HEIC", ".heif": "HEIF", ".avif": "AVIF", ".raw": "RAW", ".cr2": "RAW", ".nef": "RAW", ".dng": "RAW"}
-# Full decode is cheap for small files; for bigger JPEGs the check reads the structure and
-# decodes at reduced size, and a file that still fails later is skipped during training.
+# Full decode is cheap for small files; for bigger files and every JPEG the check reads the
+# structure and decodes at reduced size (a JPEG's whole data stream is still decoded, just
+# not scaled up to full size), and a file that still fails later is skipped during training.
 _FULL_CHECK_BYTES = 1024 * 1024
+_JPEG_SUFFIXES = (".jpg", ".jpeg")
 
 
 def _hidden(path: Path) -> bool:
@@ -169,7 +171,7 @@ def check_image(path: str | os.PathLike) -> str | None:
         return f"cannot read ({exc.strerror or exc})"
     if size == 0:
         return "empty file (0 bytes)"
-    if size > _FULL_CHECK_BYTES:
+    if size > _FULL_CHECK_BYTES or path.suffix.lower() in _JPEG_SUFFIXES:
         try:
             with Image.open(path) as im:
                 fmt = im.format
@@ -179,6 +181,8 @@ def check_image(path: str | os.PathLike) -> str | None:
         except UnidentifiedImageError:
             return "not an image (or a format Pillow cannot read)"
         except Exception as exc:
+            if "truncated" in str(exc).lower():
+                return "truncated (the file ends early)"
             return f"damaged or unreadable ({str(exc)[:80] or type(exc).__name__})"
         if fmt == "JPEG" and not _jpeg_complete(path):
             return "truncated (the file ends early)"

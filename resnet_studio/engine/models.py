@@ -30,6 +30,7 @@ __all__ = [
     "trainable_parameters",
     "frozen_prefixes",
     "load_state_dict_file",
+    "safe_torch_load",
     "imagenet_state_dict",
     "imagenet_categories",
     "depth_summary",
@@ -157,7 +158,7 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
             raise ModelFileError(f"{path.name} is not a readable safetensors file ({_reason(exc)})") from None
     else:
-        state = _torch_load_safely(path)
+        state = safe_torch_load(path)
     if isinstance(state, dict):
         for key in ("model", "state_dict", "model_state_dict"):
             if isinstance(state.get(key), dict):
@@ -168,7 +169,8 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in state.items()}
 
 
-def _torch_load_safely(path: Path):
+def safe_torch_load(path: Path):
+    """torch.load with weights_only=True; anything that fails is a one-line ModelFileError."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file; all mean "unreadable"

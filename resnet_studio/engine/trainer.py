@@ -3,6 +3,10 @@
 Reads top to bottom: prepare (data, model, optimiser, run folder), then for each epoch
 `_train_one_epoch` and `_evaluate`, then save. Progress leaves through callbacks as
 typed events (events.py); the loop is stopped or paused through a RunControl.
+
+Images are decoded once into a memory cache and cropped, flipped and normalized in
+batches on the training device (fastdata.py). Values the loop accumulates stay on the
+device and are read back in batches (`sync_interval`), so a GPU never waits for the host.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from . import runs
-from .data import DatasetScan, ImageListDataset, eval_transform, resize_size_for, scan_dataset, train_transform
+from .data import DatasetScan, resize_size_for, scan_dataset
 from .devices import describe_device, resolve_device
 from .errors import RunCancelled, StudioError
 from .events import EpochEnd, LogMessage, RunFinished, RunStarted, SkippedFile, StepEnd
+from .fastdata import Batch, BatchLoader, DecodedCache, FeatureBank, eval_batch, train_batch
 from .models import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -59,11 +64,13 @@ class TrainConfig:
     val_split: float = 0.2
     seed: int = 0
     device: str = "auto"
-    workers: int | None = None  # None: chosen from the CPU count
+    workers: int | None = None  # image decoding threads; None: chosen from the CPU count
     out_dir: str | None = None  # None: runs.default_runs_dir()
     patience: int | None = None  # stop after this many epochs without a better val accuracy
     augment: bool = True
     color_jitter: bool = False
+    cache_budget_mb: float | None = None  # decoded-image cache; None: a quarter of the free memory, 0: off
+    compile: bool = False  # torch.compile the model
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,6 +109,7 @@ class TrainConfig:
             (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
             (self.patience is None or self.patience >= 1, "patience must be at least 1 epoch"),
             (self.workers is None or self.workers >= 0, "workers cannot be negative"),
+            (self.cache_budget_mb is None or self.cache_budget_mb >= 0, "the cache size cannot be negative"),
         ]
         for ok, message in checks:
             if not ok:
@@ -147,10 +155,10 @@ class RunControl:
 
 
 def _auto_workers(device: torch.device) -> int:
+    """Decoding threads: every core on a GPU machine; on the CPU they share the cores
+    with the model, and only until the cache is full."""
     cores = os.cpu_count() or 1
-    if cores <= 2:
-        return 0  # the two cores are better spent on the model than on worker processes
-    return min(8, cores - 1) if device.type == "cuda" else min(4, cores // 2)
+    return min(16, cores) if device.type == "cuda" else min(8, cores)
 
 
 def _cosine_with_warmup(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
@@ -190,6 +198,8 @@ class Trainer:
     sync_interval = 0.1
     #: measure block gradient norms every this many steps (cheap, but not free)
     grad_stats_every = 10
+    #: head-only training without augmentation trains the head on features computed once
+    feature_shortcut = True
 
     def __init__(
         self,
@@ -239,21 +249,20 @@ class Trainer:
             self.model.load_state_dict(resume_state["model"])
         self.model.to(self.device)
         self.use_amp = self.device.type == "cuda"
+        self.amp_dtype = None
         if self.use_amp:
-            self.model = self.model.to(memory_format=torch.channels_last)
             torch.backends.cudnn.benchmark = True
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        else:
-            self.amp_dtype = None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
-
-        workers = cfg.workers if cfg.workers is not None else _auto_workers(self.device)
-        self.workers = workers
-        self.train_loader = self._loader(self.scan.train, train_transform(cfg.image_size, cfg.color_jitter, cfg.augment), shuffle=True)
-        self.val_loader = self._loader(self.scan.val, eval_transform(cfg.image_size), shuffle=False)
-        self.steps_per_epoch = len(self.train_loader)
-        if self.steps_per_epoch == 0:
-            raise StudioError("no training images left after the checks")
+        # channels-last: faster convolutions with cuDNN and with oneDNN on the CPU
+        self.channels_last = self.device.type in ("cuda", "cpu")
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.notes: list[str] = []  # explanations for the log, once the run folder exists
+        self._prepare_input()
+        self.net = self.model  # what the steps call: the model, compiled, or (features) only its head
+        if cfg.compile and not self.use_features:
+            self.net = torch.compile(self.model)
 
         lr = cfg.resolved_lr()
         groups = _param_groups(self.model, cfg.resolved_weight_decay())
@@ -291,6 +300,32 @@ class Trainer:
                 group["lr"] = group["initial_lr"] * factor(self.scheduler.last_epoch)
         self._make_run_dir(resume_state)
 
+    def _prepare_input(self) -> None:
+        """The image cache and the loaders; whether the head trains on features computed once."""
+        cfg = self.config
+        # head-only training without augmentation sees the same backbone output every
+        # epoch: compute it once (first epoch) and train the head on it
+        self.features: tuple[FeatureBank, FeatureBank] | None = None  # (training, validation)
+        self.use_features = self.feature_shortcut and cfg.trainable == "head" and not cfg.augment
+        if cfg.trainable == "head" and cfg.augment:
+            self.notes.append(
+                "head-only training with augmentation: the frozen backbone runs on new random crops every "
+                "epoch (without augmentation its features are computed once and later epochs take moments)"
+            )
+        self.workers = cfg.workers if cfg.workers is not None else _auto_workers(self.device)
+        budget = None if cfg.cache_budget_mb is None else int(cfg.cache_budget_mb * 2**20)
+        if self.use_features:
+            budget = 0  # the images are read once, for the features
+        self.cache = DecodedCache(resize_size_for(cfg.image_size), budget)
+        self._shuffle_gen = torch.Generator()
+        self._augment_gen = torch.Generator(device=self.device)
+        self._loading = dict(cache=self.cache, batch_size=cfg.batch_size, threads=self.workers, pin_memory=self.device.type == "cuda")
+        self.train_loader = BatchLoader(self.scan.train, shuffle=True, drop_last=True, generator=self._shuffle_gen, **self._loading)
+        self.val_loader = BatchLoader(self.scan.val, **self._loading)
+        self.steps_per_epoch = len(self.train_loader)
+        if self.steps_per_epoch == 0:
+            raise StudioError("no training images left after the checks")
+
     def _load_resume(self) -> dict:
         run_dir = self.resume_dir
         if not (run_dir / runs.CONFIG).is_file():
@@ -308,24 +343,6 @@ class Trainer:
             raise StudioError("the data folder's classes changed since this run started; cannot resume")
         self.scan.train = [(p, int(l)) for p, l in state["train"]]
         self.scan.val = [(p, int(l)) for p, l in state["val"]]
-
-    def _loader(self, samples, transform, shuffle: bool) -> torch.utils.data.DataLoader:
-        dataset = ImageListDataset(samples, transform, self.config.image_size)
-        kwargs = {}
-        if self.workers > 0:
-            # spawn: safe with threads (Qt) on every OS; workers live across epochs
-            kwargs = dict(multiprocessing_context="spawn", persistent_workers=True, prefetch_factor=4)
-        self._shuffle_gen = getattr(self, "_shuffle_gen", torch.Generator())
-        return torch.utils.data.DataLoader(
-            dataset,
-            batch_size=self.config.batch_size,
-            shuffle=shuffle,
-            generator=self._shuffle_gen if shuffle else None,
-            num_workers=self.workers,
-            pin_memory=self.device.type == "cuda",
-            drop_last=shuffle and len(dataset) > self.config.batch_size,
-            **kwargs,
-        )
 
     def _make_run_dir(self, resume_state) -> None:
         cfg = self.config
@@ -382,6 +399,8 @@ class Trainer:
             f"ResNet-{cfg.depth} on {describe_device(self.device)}: {self.scan.num_train} training and "
             f"{self.scan.num_val} validation images, {len(self.classes)} classes"
         )
+        for note in self.notes:
+            self._log(note)
         status, message = "completed", ""
         self.epoch = self.start_epoch - 1
         self._run_started = time.perf_counter()
@@ -437,10 +456,19 @@ class Trainer:
         """Train and validate one epoch, save, report. True when early stopping ends the run."""
         cfg = self.config
         started = time.perf_counter()
-        torch.manual_seed(cfg.seed * 1000 + epoch)  # augmentation: repeatable per epoch, also on resume
+        # order and augmentation: repeatable per epoch, also on resume
+        torch.manual_seed(cfg.seed * 1000 + epoch)
         self._shuffle_gen.manual_seed(cfg.seed * 1000 + epoch)
+        self._augment_gen.manual_seed(cfg.seed * 1000 + epoch)
+        feature_seconds = 0.0
+        if self.use_features and self.features is None:
+            self.features = self._compute_features()
+            feature_seconds = time.perf_counter() - started
         train_loss, train_acc, images, train_seconds, grad_norms = self._train_one_epoch(epoch)
+        train_seconds += feature_seconds  # the image rate counts the pass that made the features
         val_loss, val_acc, per_class, confusion = self._evaluate()
+        if epoch == self.start_epoch:
+            self._log_cache_use()
         seconds = time.perf_counter() - started
         self.final_val_acc = val_acc
         is_best = self.best_val_acc is None or val_acc > self.best_val_acc
@@ -478,38 +506,30 @@ class Trainer:
         return False
 
     def _train_one_epoch(self, epoch: int):
-        cfg = self.config
         model, device = self.model, self.device
         set_train_mode(model, True)
         loss_sum = torch.zeros((), device=device)
         correct_sum = torch.zeros((), device=device)
+        grad_sum = torch.zeros(len(self._block_params), device=device)
+        grad_count = 0
         seen = 0
         pending: list[tuple[int, torch.Tensor, torch.Tensor, int, float]] = []
-        grad_sums: dict[str, float] = {}
-        grad_count = 0
-        last_flush = time.perf_counter()
-        train_time = 0.0
+        started = last_flush = time.perf_counter()
+        paused = 0.0  # time spent paused does not count against the image rate
         step = 0
-        for images, labels, errors in self.train_loader:
+        for inputs, labels in self._train_batches():
+            waiting = time.perf_counter()
             self.control.check()
-            t0 = time.perf_counter()
-            images, labels = self._drop_broken(images, labels, errors)
-            if labels.numel() == 0:
-                continue
+            paused += time.perf_counter() - waiting
             step += 1
-            images = images.to(device, non_blocking=True)
-            labels = labels.to(device, non_blocking=True)
-            if self.use_amp:
-                images = images.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-                logits = model(images)
+                logits = self.net(inputs)
                 loss = self.criterion(logits, labels)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
-            if step % self.grad_stats_every == 1 or self.grad_stats_every == 1:
+            if self._block_params and (step - 1) % self.grad_stats_every == 0:
                 self.scaler.unscale_(self.optimizer)
-                for name, norm in self._block_grad_norms().items():
-                    grad_sums[name] = grad_sums.get(name, 0.0) + norm
+                grad_sum += self._block_grad_norms()
                 grad_count += 1
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -522,32 +542,75 @@ class Trainer:
             correct_sum += batch_correct
             seen += n
             self._steps_done += 1
-            train_time += time.perf_counter() - t0
             pending.append((step, batch_loss, batch_correct, n, lr))
             now = time.perf_counter()
             if device.type == "cpu" or now - last_flush >= self.sync_interval or step == self.steps_per_epoch:
-                self._flush_steps(epoch, pending, seen, train_time)
+                self._flush_steps(epoch, pending, seen, now - started - paused)
                 pending.clear()
                 last_flush = now
-        if pending:
-            self._flush_steps(epoch, pending, seen, train_time)
         if seen == 0:
             raise StudioError("every training image in this epoch failed to load")
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        grad_norms = {k: v / grad_count for k, v in grad_sums.items()} if grad_count else {}
+        train_time = time.perf_counter() - started - paused
+        self._flush_steps(epoch, pending, seen, train_time)
+        grad_norms = dict(zip(self._block_params, (grad_sum / grad_count).tolist())) if grad_count else {}
         return (loss_sum / seen).item(), (correct_sum / seen).item(), seen, train_time, grad_norms
 
-    def _block_grad_norms(self) -> dict[str, float]:
-        names, norms = [], []
-        for name, params in self._block_params.items():
+    def _train_batches(self):
+        """(inputs, labels) on the device for one epoch: augmented images, or the
+        backbone's features when only the head trains (then self.net is the head)."""
+        if self.features is not None:
+            yield from self.features[0].batches(self.train_loader.index_batches())
+            return
+        for batch in self.train_loader:
+            self._note_broken(batch.errors)
+            if batch.labels.numel():
+                yield self._device_images(batch, self.config.augment), batch.labels.to(self.device, non_blocking=True)
+
+    def _device_images(self, batch: Batch, augment: bool) -> torch.Tensor:
+        """A batch's cropped (random crops and flips if `augment`), normalized images on the device."""
+        cfg = self.config
+        pixels = batch.pixels.to(self.device, non_blocking=True)
+        sizes = batch.sizes.to(self.device, non_blocking=True)
+        if augment:
+            images = train_batch(pixels, sizes, cfg.image_size, self._augment_gen, cfg.color_jitter)
+        else:
+            images = eval_batch(pixels, sizes, cfg.image_size)
+        return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
+
+    @torch.no_grad()
+    def _compute_features(self) -> tuple[FeatureBank, FeatureBank]:
+        """The frozen backbone's pooled output for every training and validation image,
+        from one pass over the images; from now on the steps train only the head."""
+        started = time.perf_counter()
+        set_train_mode(self.model, True)  # frozen parts are in eval mode, as in the usual steps
+        backbone = nn.Sequential(*list(self.model.children())[:-1], nn.Flatten())
+        banks = []
+        for samples in (self.scan.train, self.scan.val):
+            bank = FeatureBank(samples, self.model.fc.in_features, self.device)
+            for batch in BatchLoader(samples, **self._loading):  # every image, in order
+                self.control.check()
+                self._note_broken(batch.errors)
+                if batch.labels.numel():
+                    with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+                        bank.add(batch.indices, backbone(self._device_images(batch, augment=False)))
+            banks.append(bank)
+        self.net = self.model.fc
+        self._log(
+            f"head-only training without augmentation: the backbone's features of {sum(len(b) for b in banks)} images "
+            f"took {time.perf_counter() - started:.1f} s, once; each epoch trains the head on them"
+        )
+        return banks[0], banks[1]
+
+    def _block_grad_norms(self) -> torch.Tensor:
+        """The gradient norm of each block of self._block_params, as one tensor on the
+        device (reading it back would wait for the device: that is done per epoch)."""
+        norms = []
+        for params in self._block_params.values():
             grads = [p.grad for p in params if p.grad is not None]
-            if grads:
-                names.append(name)
-                norms.append(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
-        if not norms:
-            return {}
-        return dict(zip(names, torch.stack(norms).float().tolist()))
+            norms.append(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) if grads else torch.zeros((), device=self.device))
+        return torch.stack(norms).float()
 
     def _flush_steps(self, epoch: int, pending, seen: int, train_time: float) -> None:
         """Turn buffered device values into StepEnd events and metrics lines (one sync)."""
@@ -565,17 +628,35 @@ class Trainer:
             self._metrics.write({"event": "step", "epoch": epoch, "step": global_step, "loss": loss, "lr": lr})
             self._emit(StepEnd(epoch, step, self.steps_per_epoch, global_step, loss, correct / n, lr, ips, eta, memory))
 
-    def _drop_broken(self, images, labels, errors):
-        if bool((labels >= 0).all()):
-            return images, labels
+    def _note_broken(self, errors: list[str]) -> None:
+        """Skip and log, once each, images that failed to load during training."""
         for error in errors:
-            if error:
-                path, reason = error.split(": ", 1)
-                if all(s.path != path for s in self.skipped):
-                    self.skipped.append(SkippedFile(path, reason))
-                    self._log(f"skipped {path} during training: {reason}", "warning")
-        keep = labels >= 0
-        return images[keep], labels[keep]
+            path, reason = error.split(": ", 1)
+            if all(s.path != path for s in self.skipped):
+                self.skipped.append(SkippedFile(path, reason))
+                self._log(f"skipped {path} during training: {reason}", "warning")
+
+    def _log_cache_use(self) -> None:
+        cache = self.cache
+        if self.use_features:
+            return
+        if cache.budget_bytes == 0:
+            self._log("image cache off: every image is decoded from disk every epoch")
+            return
+        message = f"image cache: {len(cache)} decoded images, {_megabytes(cache.nbytes)} of {_megabytes(cache.budget_bytes)}"
+        if cache.full:
+            message += "; full, so the other images are decoded from disk every epoch (a larger --cache-mb keeps them)"
+        self._log(message)
+
+    def _val_batches(self):
+        """(inputs, labels) on the device: centre-cropped images, or the head's features."""
+        if self.features is not None:
+            yield from self.features[1].batches(self.val_loader.index_batches())
+            return
+        for batch in self.val_loader:
+            self._note_broken(batch.errors)
+            if batch.labels.numel():
+                yield self._device_images(batch, augment=False), batch.labels.to(self.device, non_blocking=True)
 
     @torch.no_grad()
     def _evaluate(self):
@@ -585,20 +666,14 @@ class Trainer:
         confusion = torch.zeros(n_classes, n_classes, dtype=torch.long, device=device)
         loss_sum = torch.zeros((), device=device)
         seen = 0
-        for images, labels, errors in self.val_loader:
+        for inputs, labels in self._val_batches():
             self.control.check()
-            images, labels = self._drop_broken(images, labels, errors)
-            if labels.numel() == 0:
-                continue
-            images = images.to(device, non_blocking=True)
-            labels = labels.to(device, non_blocking=True)
-            if self.use_amp:
-                images = images.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-                logits = model(images)
+                logits = self.net(inputs)
             loss_sum += nn.functional.cross_entropy(logits.float(), labels, reduction="sum")
             preds = logits.argmax(1)
-            confusion += torch.bincount(labels * n_classes + preds, minlength=n_classes * n_classes).view(n_classes, n_classes)
+            cells = labels * n_classes + preds
+            confusion.view(-1).scatter_add_(0, cells, torch.ones_like(cells))  # bincount would wait for the device
             seen += labels.numel()
         if seen == 0:
             raise StudioError("no validation image could be read")
@@ -669,6 +744,10 @@ class Trainer:
             "device": describe_device(self.device),
         }
         ckpt.atomic_write_json(self.run_dir / runs.SUMMARY, summary)
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n < 10 * 2**20 else f"{n / 2**20:.0f} MB"
 
 
 def _versions() -> dict:

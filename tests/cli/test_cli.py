@@ -46,7 +46,7 @@ def test_train_help_documents_every_option(run_cli):
     assert code == 0
     for option in ("--depth", "--weights", "--epochs", "--batch-size", "--image-size", "--lr", "--optimizer",
                    "--trainable", "--val-split", "--seed", "--device", "--workers", "--out", "--resume",
-                   "--patience", "--no-augment", "--color-jitter"):
+                   "--patience", "--no-augment", "--color-jitter", "--cache-mb", "--compile"):
         assert option in out
 
 
@@ -59,6 +59,7 @@ def test_train_help_documents_every_option(run_cli):
         (["train", "data", "--optimizer", "adam"], "--optimizer"),
         (["train", "data", "--trainable", "layer2"], "--trainable"),
         (["train", "data", "--batch-size", "many"], "--batch-size"),
+        (["train", "data", "--cache-mb", "-1"], "--cache-mb"),
         (["train"], "DATA"),
         (["predict", "run"], "IMAGE_OR_DIR"),
         (["predict", "run", "x.png", "--topk", "0"], "--topk"),
@@ -71,10 +72,9 @@ def test_bad_usage_is_one_line_exit_2(run_cli, argv, needle):
     assert_usage_error(*run_cli(argv), needle)
 
 
-def test_export_is_not_available_yet(run_cli, tmp_path):
-    code, out, err = run_cli(["export", tmp_path, "--format", "onnx"])
-    assert_usage_error(code, out, err)
-    assert err.strip() == "resnet-studio: error: export is not available yet in this version"
+def test_export_of_a_folder_without_a_model(run_cli, tmp_path):
+    code, out, err = run_cli(["export", tmp_path, "--format", "torchscript"])
+    assert_usage_error(code, out, err, "no model.safetensors")
     assert out == ""
 
 
@@ -367,10 +367,11 @@ def test_demo_data_then_train_then_predict(run_cli, tmp_path, tiny_train):
     """The headless path a new user takes, with the same run folder contract."""
     assert run_cli(["demo-data", tmp_path / "d", "--per-class", "6", "--image-size", "32"])[0] == 0
     code, out, err = run_cli(["train", tmp_path / "d", *tiny_train, "--out", tmp_path / "runs",
-                              "--trainable", "layer4", "--optimizer", "adamw", "--no-augment"])
+                              "--trainable", "layer4", "--optimizer", "adamw", "--no-augment", "--cache-mb", "0"])
     assert code == 0, err
     run_dir = out.strip().splitlines()[-1]
     config = runs.read_json(f"{run_dir}/config.json")
     assert config["trainable"] == "layer4" and config["optimizer"] == "adamw" and config["augment"] is False
+    assert config["cache_budget_mb"] == 0 and config["compile"] is False and "image cache off" in err
     code, out, _ = run_cli(["predict", run_dir, tmp_path / "d", "--json", "--topk", "1"])
     assert code == 0 and len(json.loads(out)) == 24

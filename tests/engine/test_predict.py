@@ -190,6 +190,13 @@ def test_model_is_put_in_eval_mode():
     assert p.depth == 18
 
 
+def test_warm_up_changes_nothing_but_the_first_wait(predictor, images):
+    before = predictor.predict(images[:2])
+    predictor.warm_up()
+    assert predictor.predict(images[:2]) == before
+    assert predictor.model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_custom_resize_and_normalization_are_used(tmp_path, images):
     p = Predictor(models.build_model(18, 2, "none"), ["a", "b"], 32, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "cpu", resize_size=48)
     x = p.transform(data.load_image(images[0]))

@@ -1,0 +1,434 @@
+"""The training input path: decode each image once, crop and flip whole batches on the device.
+
+    decode_resized   a file -> uint8 pixels, shorter side at resize_size_for(image_size)
+                     (~1.14x the crop), JPEGs decoded at reduced scale (Image.draft)
+    DecodedCache     those pixels in memory within a byte budget; beyond it, images are
+                     decoded from disk again each time they are needed
+    BatchLoader      batches of cached pixels, decoded ahead in a thread pool
+    train_batch      random resized crop, flip (and colour jitter), normalize: on the device
+    eval_batch       centre crop and normalize on the device: the same pixels as
+                     data.eval_transform, which prediction uses
+
+Decoding runs in threads, not processes: Pillow releases the GIL while it decodes and
+resizes, the cache lives in one process, and nothing is pickled or spawned (safe under
+Qt, on every OS, in a frozen app). Everything here also runs on CPU tensors.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .data import load_image
+from .errors import ImageError
+from .models import IMAGENET_MEAN, IMAGENET_STD
+
+__all__ = [
+    "MAX_ASPECT",
+    "Batch",
+    "BatchLoader",
+    "DecodedCache",
+    "FeatureBank",
+    "available_memory",
+    "center_crop_boxes",
+    "decode_resized",
+    "default_cache_budget",
+    "eval_batch",
+    "random_resized_crop_boxes",
+    "train_batch",
+]
+
+#: a stored image's longer side is at most this many times its shorter side (centre kept)
+MAX_ASPECT = 3.0
+#: the automatic cache budget: this fraction of the memory available when training starts
+AUTO_BUDGET_FRACTION = 0.25
+
+
+# ---------------------------------------------------------------- decoding and the cache
+
+
+def decode_resized(path: str, short_side: int) -> torch.Tensor:
+    """An image file as uint8 (H, W, 3) with its shorter side resized to `short_side`.
+
+    The same steps and pixels as data.eval_transform's resize (and so as prediction):
+    decode (big JPEGs at reduced scale), EXIF orientation, RGB, antialiased resize.
+    A panorama keeps its centre, MAX_ASPECT times as long as it is high. Raises ImageError.
+    """
+    from torchvision.transforms.v2 import functional as F
+
+    image = F.resize(load_image(path, min_size=short_side), [short_side], antialias=True)
+    width, height = image.size
+    longest = int(short_side * MAX_ASPECT)
+    if max(width, height) > longest:
+        # cut an even number of pixels, half from each end: the centre crop stays where it was
+        keep = lambda n: n if n <= longest else longest - (n - longest) % 2  # noqa: E731
+        left, top = (width - keep(width)) // 2, (height - keep(height)) // 2
+        image = image.crop((left, top, left + keep(width), top + keep(height)))
+    return torch.from_numpy(np.array(image, dtype=np.uint8))
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation now, or None when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    if os.name == "nt":
+        import ctypes
+
+        class _Status(ctypes.Structure):
+            _fields_ = [("length", ctypes.c_ulong), ("load", ctypes.c_ulong)] + [
+                (name, ctypes.c_ulonglong)
+                for name in ("total", "avail", "total_page", "avail_page", "total_virtual", "avail_virtual", "ext")
+            ]
+
+        status = _Status(length=ctypes.sizeof(_Status))
+        if ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):
+            return int(status.avail)
+        return None
+    try:  # macOS and other POSIX: physical memory; half of it is a fair guess at "available"
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def default_cache_budget() -> int:
+    """A quarter of the memory available now (1 GB when that cannot be found out)."""
+    available = available_memory()
+    return int(available * AUTO_BUDGET_FRACTION) if available else 2**30
+
+
+class DecodedCache:
+    """path -> decoded pixels (decode_resized), kept while they fit in `budget_bytes`.
+
+    Images are never evicted: with random access, a fixed set in memory beats any
+    replacement policy. Once full, other images are decoded from disk each time
+    (`full` tells). Files that fail are remembered with their reason. Thread-safe.
+    """
+
+    def __init__(self, short_side: int, budget_bytes: int | None = None):
+        self.short_side = int(short_side)
+        self.budget_bytes = default_cache_budget() if budget_bytes is None else max(0, int(budget_bytes))
+        self.nbytes = 0
+        self.full = False
+        self._images: dict[str, torch.Tensor] = {}
+        self._errors: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def cached(self, path: str) -> torch.Tensor | None:
+        return self._images.get(path)
+
+    def get(self, path: str) -> torch.Tensor:
+        """The pixels of `path`, from memory or decoded now. Raises ImageError."""
+        pixels = self._images.get(path)
+        if pixels is not None:
+            return pixels
+        error = self._errors.get(path)
+        if error is not None:
+            raise ImageError(error)
+        try:
+            pixels = decode_resized(path, self.short_side)
+        except ImageError as exc:
+            self._errors[path] = str(exc)
+            raise
+        size = pixels.numel()
+        with self._lock:
+            if path in self._images:
+                return self._images[path]
+            if self.nbytes + size <= self.budget_bytes:
+                self._images[path] = pixels
+                self.nbytes += size
+            else:
+                self.full = True
+        return pixels
+
+
+# ---------------------------------------------------------------- batches
+
+
+@dataclass
+class Batch:
+    """Decoded images of one batch, each at the top left of a shared uint8 canvas."""
+
+    pixels: torch.Tensor  # uint8 (B, H, W, 3); beyond each image: one edge row/column, then anything
+    sizes: torch.Tensor  # int64 (B, 2): each image's (height, width)
+    labels: torch.Tensor  # int64 (B,)
+    indices: list[int]  # the samples' positions in the loader's list
+    errors: list[str] = field(default_factory=list)  # "path: reason" of images left out of the batch
+
+
+class BatchLoader:
+    """Batches of (path, label) samples through a DecodedCache; one pass per iteration.
+
+    `threads` > 0 decodes that many images at once, a few batches ahead of the one in
+    use; 0 decodes in the calling thread. The order is shuffled with `generator` (seed
+    it before each epoch for a repeatable order). `pin_memory` for fast CUDA copies.
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[tuple[str, int]],
+        cache: DecodedCache,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        threads: int = 0,
+        pin_memory: bool = False,
+        generator: torch.Generator | None = None,
+        batches_ahead: int = 3,
+    ):
+        self.samples = list(samples)
+        self.cache = cache
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.drop_last = drop_last and len(self.samples) > self.batch_size
+        self.threads = int(threads)
+        self.pin_memory = pin_memory
+        self.generator = generator
+        self.batches_ahead = max(1, int(batches_ahead))
+
+    def __len__(self) -> int:
+        n, b = len(self.samples), self.batch_size
+        return n // b if self.drop_last else math.ceil(n / b)
+
+    def index_batches(self) -> list[list[int]]:
+        """The sample positions of each batch of one pass (draws the shuffle)."""
+        n = len(self.samples)
+        order = torch.randperm(n, generator=self.generator).tolist() if self.shuffle else list(range(n))
+        return [order[i : i + self.batch_size] for i in range(0, len(self) * self.batch_size, self.batch_size)]
+
+    def __iter__(self) -> Iterator[Batch]:
+        batches = self.index_batches()
+        if self.threads <= 0:
+            for indices in batches:
+                yield self._collate(indices, [self._load(i) for i in indices])
+            return
+        decode = ThreadPoolExecutor(self.threads, thread_name_prefix="studio-decode")
+        collate = ThreadPoolExecutor(1, thread_name_prefix="studio-batch")
+        try:
+            pending: deque[Future] = deque()
+            for indices in batches:
+                pending.append(self._submit(indices, decode, collate))
+                if len(pending) > self.batches_ahead:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:  # stopped early: drop queued work; running decodes end on their own
+            collate.shutdown(wait=False, cancel_futures=True)
+            decode.shutdown(wait=False, cancel_futures=True)
+
+    def _submit(self, indices: list[int], decode: ThreadPoolExecutor, collate: ThreadPoolExecutor) -> Future:
+        # cached images need no thread; only the others are decoded in the pool
+        slots = []
+        for i in indices:
+            pixels = self.cache.cached(self.samples[i][0])
+            slots.append(pixels if pixels is not None else decode.submit(self._load, i))
+        return collate.submit(lambda: self._collate(indices, [s.result() if isinstance(s, Future) else s for s in slots]))
+
+    def _load(self, index: int) -> torch.Tensor | str:
+        """The pixels of sample `index`, or "path: reason" when it cannot be read."""
+        path = self.samples[index][0]
+        try:
+            return self.cache.get(path)
+        except ImageError as exc:
+            return f"{path}: {str(exc).split(': ', 1)[-1]}"
+
+    def _collate(self, indices: list[int], loaded: list) -> Batch:
+        errors = [img for img in loaded if isinstance(img, str)]
+        kept = [i for i, img in zip(indices, loaded) if not isinstance(img, str)]
+        good = [(img, self.samples[i][1]) for i, img in zip(indices, loaded) if not isinstance(img, str)]
+        sizes = torch.tensor([img.shape[:2] for img, _ in good], dtype=torch.int64).reshape(-1, 2)
+        labels = torch.tensor([label for _, label in good], dtype=torch.int64)
+        height = int(sizes[:, 0].max()) + 1 if len(good) else 1
+        width = int(sizes[:, 1].max()) + 1 if len(good) else 1
+        pin = self.pin_memory and torch.cuda.is_available()
+        pixels = torch.empty((len(good), height, width, 3), dtype=torch.uint8, pin_memory=pin)
+        for k, (img, _) in enumerate(good):
+            h, w = img.shape[:2]
+            pixels[k, :h, :w] = img
+            # repeat the last row and column once: bilinear samples at the image's
+            # edge then never read the padding
+            pixels[k, h, :w] = img[h - 1]
+            pixels[k, : h + 1, w] = pixels[k, : h + 1, w - 1]
+        if pin:
+            sizes, labels = sizes.pin_memory(), labels.pin_memory()
+        return Batch(pixels, sizes, labels, kept, errors)
+
+
+class FeatureBank:
+    """One vector per sample, computed once (a frozen backbone's output), served in the
+    batches a BatchLoader over the same samples would make. Lives on `device`."""
+
+    def __init__(self, samples: Sequence[tuple[str, int]], dim: int, device: torch.device):
+        self.features = torch.zeros((len(samples), dim), device=device)
+        self.labels = torch.tensor([label for _, label in samples]).to(device)
+        self.found = [False] * len(samples)
+
+    def __len__(self) -> int:
+        return sum(self.found)
+
+    def add(self, indices: list[int], features: torch.Tensor) -> None:
+        self.features[self._positions(indices)] = features.float()
+        for i in indices:
+            self.found[i] = True
+
+    def batches(self, index_batches: list[list[int]]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(features, labels) per batch; samples without features (unreadable) left out."""
+        for indices in index_batches:
+            kept = [i for i in indices if self.found[i]]
+            if kept:
+                positions = self._positions(kept)
+                yield self.features[positions], self.labels[positions]
+
+    def _positions(self, indices: list[int]) -> torch.Tensor:
+        return torch.tensor(indices).to(self.features.device, non_blocking=True)
+
+
+# ---------------------------------------------------------------- on the device
+
+
+def random_resized_crop_boxes(
+    sizes: torch.Tensor,
+    generator: torch.Generator | None = None,
+    scale: tuple[float, float] = (0.25, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    tries: int = 10,
+) -> torch.Tensor:
+    """torchvision's RandomResizedCrop parameters for a whole batch, without a host sync.
+
+    sizes: (B, 2) heights and widths. Returns float (B, 4) boxes x1, y1, x2, y2 in
+    pixels. As torchvision: up to `tries` draws of area and aspect ratio per image, the
+    first that fits wins; when none fits, the centre crop at the nearest allowed ratio.
+    """
+    device = sizes.device
+    hw = sizes.to(torch.float32)
+    h, w = hw[:, 0:1], hw[:, 1:2]
+    u = torch.rand((sizes.shape[0], tries, 4), generator=generator, device=device)
+    area = h * w * (scale[0] + (scale[1] - scale[0]) * u[..., 0])
+    log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
+    aspect = torch.exp(log_lo + (log_hi - log_lo) * u[..., 1])
+    cw = torch.sqrt(area * aspect).round()
+    ch = torch.sqrt(area / aspect).round()
+    fits = (cw >= 1) & (cw <= w) & (ch >= 1) & (ch <= h)
+    first = fits.to(torch.uint8).argmax(1, keepdim=True)  # index of the first try that fits
+    cw, ch = cw.gather(1, first), ch.gather(1, first)
+    y = torch.floor(u[..., 2].gather(1, first) * (h - ch + 1)).clamp(max=h - ch)
+    x = torch.floor(u[..., 3].gather(1, first) * (w - cw + 1)).clamp(max=w - cw)
+    # nothing fits: the whole image, cut to the nearest allowed aspect ratio, centred
+    in_ratio = w / h
+    fw = torch.where(in_ratio > ratio[1], (h * ratio[1]).round(), w)
+    fh = torch.where(in_ratio < ratio[0], (w / ratio[0]).round(), h)
+    fy, fx = torch.floor((h - fh) / 2), torch.floor((w - fw) / 2)
+    any_fits = fits.any(1, keepdim=True)
+    x, y = torch.where(any_fits, x, fx), torch.where(any_fits, y, fy)
+    cw, ch = torch.where(any_fits, cw, fw), torch.where(any_fits, ch, fh)
+    return torch.cat([x, y, x + cw, y + ch], 1)
+
+
+def center_crop_boxes(sizes: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, 4) boxes of the centred size x size crop, placed as torchvision's CenterCrop."""
+    hw = sizes.to(torch.float32)
+    top = torch.round((hw[:, 0] - size) / 2)  # round half to even, like Python's round()
+    left = torch.round((hw[:, 1] - size) / 2)
+    return torch.stack([left, top, left + size, top + size], 1)
+
+
+def _crop_resize(pixels: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """float (B, 3, size, size) in 0..255: each box of each image, resized with
+    bilinear sampling averaged over the source pixels a target pixel covers."""
+    from torchvision.ops import roi_align
+
+    images = pixels.permute(0, 3, 1, 2).contiguous().float()
+    index = torch.arange(len(boxes), device=boxes.device, dtype=boxes.dtype).unsqueeze(1)
+    return roi_align(images, torch.cat([index, boxes], 1), output_size=size, sampling_ratio=-1, aligned=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _on_device(device: torch.device, values: tuple) -> torch.Tensor:
+    """A constant, copied to `device` once (a copy per batch would wait for the device)."""
+    return torch.tensor(values, dtype=torch.float32).to(device)
+
+
+def _normalize(images: torch.Tensor, mean, std, already_unit: bool = False) -> torch.Tensor:
+    """(x / 255 - mean) / std per channel (x / 1 when `already_unit`), in one multiply-add."""
+    unit = 1.0 if already_unit else 255.0
+    scale = _on_device(images.device, tuple(1.0 / (unit * float(s)) for s in std)).view(1, 3, 1, 1)
+    shift = _on_device(images.device, tuple(-float(m) / float(s) for m, s in zip(mean, std))).view(1, 3, 1, 1)
+    return torch.addcmul(shift, images, scale)
+
+
+def _grayscale(images: torch.Tensor) -> torch.Tensor:
+    r, g, b = images.unbind(1)
+    return (0.2989 * r + 0.587 * g + 0.114 * b).unsqueeze(1)
+
+
+# RGB -> YIQ and back: a hue shift is a rotation of the I and Q chroma plane
+_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
+_YIQ_INVERSE = tuple(map(tuple, np.linalg.inv(np.array(_YIQ)).tolist()))
+
+
+def _color_jitter(images: torch.Tensor, generator, brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05) -> torch.Tensor:
+    """Per-image brightness, contrast, saturation and hue, on values in [0, 1]."""
+    n, device = images.shape[0], images.device
+    u = torch.rand((n, 4, 1, 1, 1), generator=generator, device=device)
+    factor = lambda k, amount: 1 - amount + 2 * amount * u[:, k]  # noqa: E731
+    images = (images * factor(0, brightness)).clamp_(0, 1)
+    mean = _grayscale(images).mean((1, 2, 3), keepdim=True)
+    images = ((images - mean) * factor(1, contrast) + mean).clamp_(0, 1)
+    gray = _grayscale(images)
+    images = ((images - gray) * factor(2, saturation) + gray).clamp_(0, 1)
+    angle = (u[:, 3].view(n) * 2 - 1) * hue * 2 * math.pi
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    rotate = torch.zeros((n, 3, 3), device=device)
+    rotate[:, 0, 0] = 1
+    rotate[:, 1, 1], rotate[:, 1, 2], rotate[:, 2, 1], rotate[:, 2, 2] = cos, -sin, sin, cos
+    matrix = _on_device(device, _YIQ_INVERSE) @ rotate @ _on_device(device, _YIQ)  # (n, 3, 3) in RGB
+    return torch.einsum("nij,njhw->nihw", matrix, images).clamp_(0, 1)
+
+
+def train_batch(
+    pixels: torch.Tensor,
+    sizes: torch.Tensor,
+    image_size: int,
+    generator: torch.Generator | None = None,
+    color_jitter: bool = False,
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+) -> torch.Tensor:
+    """Random resized crops of `image_size`, random horizontal flips (and colour jitter),
+    normalized: float (B, 3, S, S) on the pixels' device. Seeded by `generator`."""
+    boxes = random_resized_crop_boxes(sizes, generator)
+    flip = torch.rand((len(boxes), 1, 1, 1), generator=generator, device=boxes.device) < 0.5
+    images = _crop_resize(pixels, boxes, image_size)
+    images = torch.where(flip, images.flip(3), images)
+    if color_jitter:
+        return _normalize(_color_jitter(images / 255.0, generator), mean, std, already_unit=True)
+    return _normalize(images, mean, std)
+
+
+def eval_batch(pixels: torch.Tensor, sizes: torch.Tensor, image_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+    """Centre crops of `image_size`, normalized: float (B, 3, S, S), channels-last in
+    memory. Exact pixel copies: the same values as data.eval_transform."""
+    boxes = center_crop_boxes(sizes, image_size).long()
+    steps = torch.arange(image_size, device=pixels.device)
+    rows = (boxes[:, 1:2] + steps).unsqueeze(2)  # (B, S, 1)
+    cols = (boxes[:, 0:1] + steps).unsqueeze(1)  # (B, 1, S)
+    batch = torch.arange(len(boxes), device=pixels.device).view(-1, 1, 1)
+    crops = pixels[batch, rows, cols]  # (B, S, S, 3)
+    return _normalize(crops.permute(0, 3, 1, 2).float(), mean, std)

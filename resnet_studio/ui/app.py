@@ -1,0 +1,95 @@
+"""Start the studio: QApplication, style, icon, the main window, the event loop.
+
+`run()` is the GUI entry point (`python main.py`, `resnet-studio` with no arguments,
+the `resnet-studio-gui` script). torch is not imported before the window is shown:
+the main window loads it in the background.
+
+RESNET_STUDIO_EXIT_AFTER_SHOW=1 prints how long the window took to appear (from the
+start of the process) and quits: a start-up smoke test.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+__all__ = ["run", "create_application", "seconds_since_process_start"]
+
+_IMPORTED_AT = time.monotonic()
+
+
+def seconds_since_process_start() -> float:
+    """Seconds since this process started (Linux: from /proc; elsewhere: since this module loaded)."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.monotonic() - _IMPORTED_AT
+
+
+def create_application(argv: list[str] | None = None):
+    """The QApplication, set up as the studio wants it (or the existing one)."""
+    from PySide6.QtGui import QGuiApplication, QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from resnet_studio import __version__
+    from resnet_studio.resources import APP_ICON, STYLE_SHEET, resource_path
+
+    from .main_window import APPLICATION, ORGANIZATION
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(list(sys.argv if argv is None else argv))
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationVersion(__version__)
+    QGuiApplication.setDesktopFileName("resnet-studio")
+    from .worker import UiThreadGarbageCollector
+
+    UiThreadGarbageCollector.install()  # Qt objects must only ever be freed on this thread
+    app.setStyle("Fusion")
+    app.setWindowIcon(QIcon(resource_path(APP_ICON)))
+    try:
+        with open(resource_path(STYLE_SHEET), encoding="utf-8") as f:
+            app.setStyleSheet(f.read())
+    except OSError:
+        pass
+    return app
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Open ResNet Studio and run until its window closes; returns the exit status."""
+    from PySide6.QtCore import QTimer
+
+    app = create_application(argv)
+
+    from .main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+
+    if os.environ.get("RESNET_STUDIO_EXIT_AFTER_SHOW"):
+
+        def report() -> None:
+            app.processEvents()
+            print(f"window shown after {seconds_since_process_start():.2f} s", flush=True)
+            window.close()
+
+        QTimer.singleShot(0, report)
+
+    # Ctrl+C in the terminal closes the window like Ctrl+Q (asking first mid-run)
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    heartbeat = QTimer()
+    heartbeat.timeout.connect(lambda: None)  # lets Python notice the signal
+    heartbeat.start(250)
+
+    app.aboutToQuit.connect(window.shutdown)
+    code = app.exec()
+    heartbeat.stop()
+    window.shutdown()
+    return int(code)

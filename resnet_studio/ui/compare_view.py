@@ -1,0 +1,247 @@
+"""Compare runs: validation accuracy and loss curves overlaid, settings side by side.
+
+Reads run folders only (config.json, summary.json, metrics.jsonl): no torch. One
+colour per run, the same in both plots and in the table's header.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QPalette, QPixmap, QIcon
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from resnet_studio.engine import runs as engine_runs
+
+__all__ = ["CompareView", "CompareDialog", "run_record", "SETTINGS_ROWS"]
+
+COLORS = ("#3b6fd8", "#ef7d22", "#2a9d8f", "#c2417b", "#8e6bd8", "#6a9a23", "#d8a31b", "#5b6770")
+SETTINGS_ROWS = (
+    ("dataset", "Dataset"),
+    ("model", "Model"),
+    ("weights", "Weights"),
+    ("trainable", "Trains"),
+    ("image_size", "Image size"),
+    ("batch_size", "Batch size"),
+    ("optimizer", "Optimizer"),
+    ("lr", "Learning rate"),
+    ("epochs", "Epochs"),
+    ("best_val_acc", "Best val acc"),
+    ("best_epoch", "Best epoch"),
+    ("final_val_acc", "Final val acc"),
+    ("time", "Time"),
+    ("status", "Status"),
+)
+
+
+def _duration(seconds: float | None) -> str:
+    if not seconds:
+        return "—"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}" if m else f"{s} s"
+
+
+def _pct(value) -> str:
+    return f"{float(value):.1%}" if isinstance(value, (int, float)) else "—"
+
+
+def run_record(run_dir: str | os.PathLike) -> dict:
+    """What the comparison shows of one run: its curves and its settings as text."""
+    run_dir = Path(run_dir)
+    try:
+        config = engine_runs.read_json(run_dir / engine_runs.CONFIG)
+    except (OSError, ValueError):
+        config = {}
+    try:
+        summary = engine_runs.read_json(run_dir / engine_runs.SUMMARY)
+    except (OSError, ValueError):
+        summary = {}
+    epochs = [r for r in engine_runs.read_metrics(run_dir) if r.get("event") == "epoch"]
+    by_epoch: dict[int, dict] = {}
+    for r in epochs:  # a resumed run may repeat an epoch: the last one counts
+        by_epoch[int(r.get("epoch", 0))] = r
+    rows = [by_epoch[e] for e in sorted(by_epoch)]
+    seconds = sum(float(r.get("seconds") or 0) for r in rows)
+    done = summary.get("epochs_completed", len(rows))
+    planned = config.get("epochs")
+    weights = str(config.get("weights", "—"))
+    if weights not in ("imagenet", "none", "—"):
+        weights = Path(weights).name
+    lr = config.get("lr")
+    record = {
+        "path": str(run_dir),
+        "name": run_dir.name,
+        "epoch": [int(r.get("epoch", 0)) for r in rows],
+        "val_acc": [float(r["val_acc"]) * 100 if r.get("val_acc") is not None else float("nan") for r in rows],
+        "val_loss": [float(r["val_loss"]) if r.get("val_loss") is not None else float("nan") for r in rows],
+        "settings": {
+            "dataset": Path(str(config.get("data_dir", ""))).name or "—",
+            "model": f"ResNet-{config['depth']}" if config.get("depth") else "—",
+            "weights": {"imagenet": "ImageNet", "none": "from scratch"}.get(weights, weights),
+            "trainable": str(config.get("trainable", "—")),
+            "image_size": f"{config['image_size']} px" if config.get("image_size") else "—",
+            "batch_size": str(config.get("batch_size", "—")),
+            "optimizer": {"sgd": "SGD", "adamw": "AdamW"}.get(str(config.get("optimizer")), str(config.get("optimizer", "—"))),
+            "lr": f"{float(lr):.3g}" if isinstance(lr, (int, float)) else "auto",
+            "epochs": f"{done}/{planned}" if planned else str(done),
+            "best_val_acc": _pct(summary.get("best_val_acc")),
+            "best_epoch": str(summary.get("best_epoch") or "—"),
+            "final_val_acc": _pct(summary.get("final_val_acc")),
+            "time": _duration(seconds),
+            "status": str(summary.get("status", "interrupted")),
+        },
+        "best_val_acc": summary.get("best_val_acc"),
+    }
+    return record
+
+
+class CompareView(QWidget):
+    """Overlaid validation curves of several runs and their settings in one table."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.records: list[dict] = []
+        pal = self.palette()
+        background = pal.color(QPalette.ColorRole.Base)
+        self._foreground = pal.color(QPalette.ColorRole.Text)
+        fg = self._foreground.name()
+
+        def plot(title: str, y_label: str) -> pg.PlotWidget:
+            widget = pg.PlotWidget(background=background)
+            widget.setMinimumSize(260, 200)
+            item = widget.getPlotItem()
+            item.setTitle(title, color=fg, size="10pt", bold=True)
+            item.setLabel("bottom", "epoch", color=fg)
+            item.setLabel("left", y_label, color=fg)
+            item.showGrid(x=True, y=True, alpha=0.15)
+            for axis in ("left", "bottom"):
+                item.getAxis(axis).setPen(pg.mkPen(fg, width=1))
+                item.getAxis(axis).setTextPen(pg.mkPen(fg))
+            return widget
+
+        self.acc_plot = plot("Validation accuracy", "%")
+        self.loss_plot = plot("Validation loss", "cross-entropy")
+        plots = QSplitter(Qt.Orientation.Horizontal)
+        plots.setChildrenCollapsible(False)
+        plots.addWidget(self.acc_plot)
+        plots.addWidget(self.loss_plot)
+
+        self.table = QTableWidget()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setMinimumSectionSize(120)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setWordWrap(True)
+        self.note = QLabel()
+        self.note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+
+        body = QSplitter(Qt.Orientation.Vertical)
+        body.setChildrenCollapsible(False)
+        body.addWidget(plots)
+        body.addWidget(self.table)
+        body.setSizes([330, 360])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(body, 1)
+        layout.addWidget(self.note)
+
+    def set_runs(self, run_dirs: list[str]) -> None:
+        self.records = [run_record(d) for d in run_dirs]
+        for widget in (self.acc_plot, self.loss_plot):
+            item = widget.getPlotItem()
+            item.clear()
+            if item.legend is None:
+                legend = item.addLegend(offset=(-8, 8) if widget is self.loss_plot else (-8, -8), labelTextColor=self._foreground.name())
+                fill = QColor(self.palette().color(QPalette.ColorRole.Base))
+                fill.setAlpha(210)
+                legend.setBrush(pg.mkBrush(fill))
+            else:
+                item.legend.clear()
+        symbol = dict(symbol="o", symbolSize=6, symbolPen=None, antialias=True)
+        for i, rec in enumerate(self.records):
+            color = COLORS[i % len(COLORS)]
+            label = _short(rec["name"])
+            self.acc_plot.plot(rec["epoch"], rec["val_acc"], pen=pg.mkPen(color, width=2), symbolBrush=color, name=label, **symbol)
+            self.loss_plot.plot(rec["epoch"], rec["val_loss"], pen=pg.mkPen(color, width=2), symbolBrush=color, name=label, **symbol)
+        longest = max((max(r["epoch"]) for r in self.records if r["epoch"]), default=1)
+        for widget in (self.acc_plot, self.loss_plot):  # whole epochs on the x axis of short runs
+            widget.getPlotItem().getAxis("bottom").setTickSpacing(*((1, 1) if longest <= 20 else (None, None)))
+        self._fill_table()
+        empty = [r["name"] for r in self.records if not r["epoch"]]
+        self.note.setText(f"No finished epoch yet: {', '.join(empty)}" if empty else "")
+
+    def _fill_table(self) -> None:
+        self.table.clear()
+        self.table.setColumnCount(len(self.records))
+        self.table.setRowCount(len(SETTINGS_ROWS))
+        self.table.setVerticalHeaderLabels([label for _, label in SETTINGS_ROWS])
+        best = max((r["best_val_acc"] for r in self.records if isinstance(r["best_val_acc"], (int, float))), default=None)
+        for col, rec in enumerate(self.records):
+            swatch = QPixmap(12, 12)
+            swatch.fill(QColor(COLORS[col % len(COLORS)]))
+            header = QTableWidgetItem(QIcon(swatch), _short(rec["name"]))
+            header.setToolTip(rec["path"])
+            self.table.setHorizontalHeaderItem(col, header)
+            values = rec["settings"]
+            for row, (key, _label) in enumerate(SETTINGS_ROWS):
+                item = QTableWidgetItem(values.get(key, "—"))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                differs = len({r["settings"].get(key) for r in self.records}) > 1
+                if differs and key not in ("best_val_acc", "final_val_acc", "time", "best_epoch", "status"):
+                    font = QFont(item.font())
+                    font.setItalic(True)
+                    item.setFont(font)
+                    item.setToolTip("Differs between the runs")
+                if key == "best_val_acc" and best is not None and rec["best_val_acc"] == best and len(self.records) > 1:
+                    font = QFont(item.font())
+                    font.setBold(True)
+                    item.setFont(font)
+                    item.setForeground(QBrush(QColor(COLORS[col % len(COLORS)])))
+                self.table.setItem(row, col, item)
+
+
+def _short(name: str) -> str:
+    """'20261122-101500-photos-resnet50' -> '11-22 10:15 photos-resnet50'."""
+    parts = name.split("-", 2)
+    if len(parts) == 3 and len(parts[0]) == 8 and parts[0].isdigit() and len(parts[1]) == 6 and parts[1].isdigit():
+        d, t = parts[0], parts[1]
+        return f"{d[4:6]}-{d[6:8]} {t[:2]}:{t[2:4]} {parts[2]}"
+    return name
+
+
+class CompareDialog(QDialog):
+    """A window holding a CompareView of the given runs."""
+
+    def __init__(self, run_dirs: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Compare {len(run_dirs)} runs")
+        self.resize(1000, 720)
+        self.view = CompareView()
+        self.view.set_runs(run_dirs)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.view, 1)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(buttons)
+        layout.addLayout(row)

@@ -1,0 +1,255 @@
+"""Export a run's model to ONNX or TorchScript, from the window.
+
+The export and its check (the exported model and PyTorch on sample images, top-1
+compared, largest probability difference measured) run in the background; the
+dialog then says what was written and what was measured, or why it failed. When
+onnx/onnxruntime are missing, the ONNX choice says how to install them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QPalette
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .widgets import Banner, InlineMessage, TaskGroup
+
+__all__ = ["ExportDialog"]
+
+_CHOICES = (
+    ("onnx", "ONNX", "model.onnx", "For ONNX Runtime, OpenCV DNN, TensorRT, Core ML converters and other frameworks"),
+    ("torchscript", "TorchScript", "model.torchscript.pt", "For LibTorch (C++) and plain PyTorch, without this app"),
+)
+
+
+def _export(task, model_path: str, fmt: str, out: str):
+    from resnet_studio.engine.export import export_model
+
+    return export_model(model_path, fmt, out, progress=task.report)
+
+
+class ExportDialog(QDialog):
+    """Choose a format and a file; export in the background; report the measured difference."""
+
+    def __init__(self, model_path: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export model")
+        self.setMinimumWidth(560)
+        self.model_path = str(model_path)
+        self._tasks = TaskGroup()
+        self._task = None
+        self._out_edited = False
+        self.result = None  # the engine ExportResult once done
+        self.error = ""
+
+        title = QLabel(f"Export the model of <b>{_html(Path(model_path).name)}</b>")
+        title.setWordWrap(True)
+        self.format_group = QButtonGroup(self)
+        formats = QVBoxLayout()
+        formats.setSpacing(2)
+        self.format_buttons: dict[str, QRadioButton] = {}
+        for i, (key, name, _file, note) in enumerate(_CHOICES):
+            button = QRadioButton(name)
+            self.format_group.addButton(button, i)
+            self.format_buttons[key] = button
+            hint = QLabel(note)
+            hint.setIndent(24)
+            hint.setWordWrap(True)
+            hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+            formats.addWidget(button)
+            formats.addWidget(hint)
+        self.missing_message = InlineMessage()
+        formats.addWidget(self.missing_message)
+
+        self.out_edit = QLineEdit()
+        self.out_edit.textEdited.connect(self._on_out_edited)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        out_row = QHBoxLayout()
+        out_row.addWidget(QLabel("File"))
+        out_row.addWidget(self.out_edit, 1)
+        out_row.addWidget(browse)
+        note = QLabel(
+            "The class names and the preprocessing travel with it: in <i>FILE.json</i> beside it and in the "
+            "file's own metadata. After writing, the exported model and PyTorch are run on sample images and "
+            "compared; the export fails if their top class ever differs."
+        )
+        note.setWordWrap(True)
+        note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(10)
+        self.progress.hide()
+        self.stage_label = QLabel()
+        self.banner = Banner()
+
+        self.buttons = QDialogButtonBox()
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.folder_button = self.buttons.addButton("Show in folder", QDialogButtonBox.ButtonRole.ActionRole)
+        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.folder_button.hide()
+        self.export_button.clicked.connect(self.start_export)
+        self.folder_button.clicked.connect(self._show_folder)
+        self.close_button.clicked.connect(self.reject)
+        self.export_button.setDefault(True)
+
+        layout = QVBoxLayout(self)
+        layout.setSpacing(10)
+        layout.addWidget(title)
+        layout.addLayout(formats)
+        layout.addLayout(out_row)
+        layout.addWidget(note)
+        layout.addWidget(self.stage_label)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.buttons)
+
+        self.format_group.idToggled.connect(lambda _id, checked: checked and self._on_format_change())
+        self.format_buttons["onnx"].setChecked(True)
+        self._on_format_change()
+
+    # ------------------------------------------------------------ public
+
+    def format(self) -> str:
+        return _CHOICES[max(0, self.format_group.checkedId())][0]
+
+    def set_format(self, fmt: str) -> None:
+        self.format_buttons[fmt].setChecked(True)
+
+    def out_path(self) -> str:
+        return self.out_edit.text().strip()
+
+    def set_out_path(self, path: str) -> None:
+        self.out_edit.setText(str(path))
+        self._out_edited = True
+
+    def is_busy(self) -> bool:
+        return self._task is not None
+
+    def start_export(self) -> None:
+        if self._task is not None or not self.out_path():
+            return
+        fmt = self.format()
+        self.result, self.error = None, ""
+        self.banner.hide()
+        self.folder_button.hide()
+        self._set_busy(True)
+        self.stage_label.setText("Starting…")
+        self._task = self._tasks.start(
+            _export,
+            self.model_path,
+            fmt,
+            self.out_path(),
+            on_progress=self.stage_label.setText,
+            on_result=self._on_done,
+            on_error=self._on_failed,
+            receiver=self,
+            name="export",
+        )
+
+    def shutdown(self, timeout_ms: int = 60_000) -> bool:
+        return self._tasks.shutdown(timeout_ms)
+
+    # ------------------------------------------------------------ internals
+
+    def _on_format_change(self) -> None:
+        from resnet_studio.engine.export import default_export_path, install_hint, missing_packages
+
+        fmt = self.format()
+        if not self._out_edited:
+            self.out_edit.setText(str(default_export_path(self.model_path, fmt)))
+        else:
+            path = Path(self.out_path())
+            suffix = ".onnx" if fmt == "onnx" else ".pt"
+            if path.suffix.lower() in (".onnx", ".pt") and path.suffix.lower() != suffix:
+                self.out_edit.setText(str(path.with_suffix(suffix)))
+        missing = missing_packages(fmt)
+        if missing:
+            self.missing_message.show_warning(install_hint(missing))
+        else:
+            self.missing_message.clear_message()
+        self.export_button.setEnabled(not missing and self._task is None)
+
+    def _on_out_edited(self, _text: str) -> None:
+        self._out_edited = True
+
+    def _browse(self) -> None:
+        fmt = self.format()
+        filters = "ONNX (*.onnx)" if fmt == "onnx" else "TorchScript (*.pt)"
+        path, _ = QFileDialog.getSaveFileName(self, "Export to", self.out_path(), filters)
+        if path:
+            self.set_out_path(path)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.export_button.setEnabled(not busy)
+        self.close_button.setEnabled(not busy)
+        for button in self.format_buttons.values():
+            button.setEnabled(not busy)
+        self.out_edit.setEnabled(not busy)
+        if not busy:
+            self._on_format_change()
+
+    def _on_done(self, result) -> None:
+        self._task = None
+        self._set_busy(False)
+        self.result = result
+        self.stage_label.setText("")
+        agree = "top-1 identical on all of them" if result.top1_agree == result.images_checked else (
+            f"top-1 identical on {result.top1_agree}")
+        self.banner.show_message(
+            "info",
+            f"Exported to {Path(result.path).name}",
+            f"{_html(result.path)}<br>Checked against PyTorch on {result.images_checked} images: {agree}; "
+            f"largest probability difference <b>{result.max_prob_diff:.2e}</b>.",
+        )
+        self.folder_button.show()
+
+    def _on_failed(self, message: str) -> None:
+        self._task = None
+        self._set_busy(False)
+        self.error = message
+        self.stage_label.setText("")
+        self.banner.show_message("error", "Export failed", _html(message))
+
+    def _show_folder(self) -> None:
+        if self.result is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(self.result.path).parent)))
+
+    def reject(self) -> None:
+        if self._task is not None:
+            return  # the export finishes first (it cannot be interrupted halfway safely)
+        super().reject()
+
+    def done(self, code: int) -> None:
+        if self._task is not None:
+            return
+        self._tasks.shutdown()
+        super().done(code)
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        if self._task is not None:
+            event.ignore()
+            return
+        super().closeEvent(event)
+
+
+def _html(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
