@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 0.08  # at most ~12 progress updates a second, whatever the step rate
 
 
+TRAINING_NICENESS = 10  # the OS priority of the training thread (0 normal, 19 lowest)
 GIL_SWITCH_INTERVAL_S = 0.001  # while training: the UI thread waits at most ~1 ms for the GIL
 
 
@@ -103,6 +104,22 @@ class UiThreadGarbageCollector(QObject):
                     gc.collect(2)
 
 
+def _lower_this_threads_priority() -> None:
+    """Let the UI thread win the CPU over training when cores are scarce.
+
+    On Linux a thread has its own nice value and the threads it starts inherit it, so
+    this covers the trainer's image-decoding threads too. Elsewhere it does nothing.
+    The thread ends with the run, so nothing needs restoring.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), TRAINING_NICENESS))
+    except (OSError, AttributeError):
+        pass
+
+
 class TrainWorker(QObject):
     """Runs one training run (or resumes one) when its thread starts.
 
@@ -141,6 +158,7 @@ class TrainWorker(QObject):
         # shorter switch interval stops the training thread from delaying each by 5 ms.
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(switch_interval, GIL_SWITCH_INTERVAL_S))
+        _lower_this_threads_priority()
         try:
             self._train()
         except BaseException as exc:  # noqa: BLE001 - every ending must reach the UI
