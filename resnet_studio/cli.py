@@ -305,7 +305,7 @@ def _cmd_gui(args) -> int:
         if (exc.name or "").split(".")[0] in ("PySide6", "pyqtgraph", "shiboken6"):
             raise UsageError(f"the studio window needs {exc.name}, which is not installed") from None
         raise
-    return run()
+    return run([sys.argv[0]])  # the window opens no files: "gui" is a command here, not a path
 
 
 # ---------------------------------------------------------------- train

@@ -72,6 +72,12 @@ def run(argv: list[str] | None = None) -> int:
 
     window = MainWindow()
     window.show()
+    # files and folders given on the command line (the desktop file's %F, or "Open with"):
+    # a folder becomes the dataset, images go to the Predict tab, as when dropped
+    args = app.arguments() if argv is None else list(argv)  # Qt's own options already taken out
+    paths = [a for a in args[1:] if os.path.exists(a)]
+    if paths:
+        QTimer.singleShot(0, lambda: window.open_paths(paths))
 
     if os.environ.get("RESNET_STUDIO_EXIT_AFTER_SHOW"):
 

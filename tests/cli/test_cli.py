@@ -81,7 +81,7 @@ def test_export_of_a_folder_without_a_model(run_cli, tmp_path):
 def test_no_command_and_gui_open_the_studio(run_cli, monkeypatch):
     calls = []
     fake = types.ModuleType("resnet_studio.ui.app")
-    fake.run = lambda: calls.append("run") or 0
+    fake.run = lambda argv=None: calls.append("run") or 0
     monkeypatch.setitem(sys.modules, "resnet_studio.ui.app", fake)
     assert run_cli([])[0] == 0
     assert run_cli(["gui"])[0] == 0
