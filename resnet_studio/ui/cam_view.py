@@ -51,6 +51,23 @@ def compute_cam(task, predictor, source, class_index: int | None, max_side: int 
     return pil_to_qimage(image), heat_qimage(cam, image.size), cam
 
 
+def paint_heat(painter: QPainter, target: QRectF, heat: QPixmap, opacity: float, crop=None) -> None:
+    """A Grad-CAM heat pixmap over `target`, and the part outside the model's centre crop
+    (`crop`: left, top, right, bottom as fractions of the picture) dimmed."""
+    painter.setOpacity(opacity)
+    painter.drawPixmap(target, heat, QRectF(heat.rect()))
+    painter.setOpacity(1.0)
+    if crop is not None:
+        l, t, r, b = crop
+        seen = QRectF(target.left() + l * target.width(), target.top() + t * target.height(),
+                      (r - l) * target.width(), (b - t) * target.height())
+        outside = QPainterPath()
+        outside.addRect(target)
+        inner = QPainterPath()
+        inner.addRect(seen)
+        painter.fillPath(outside.subtracted(inner), QColor(0, 0, 0, 110))
+
+
 class _CamCanvas(QWidget):
     """Paints the picture, fitted and centred, and the heat layer over it."""
 
@@ -102,18 +119,7 @@ class _CamCanvas(QWidget):
         painter.setClipPath(clip)
         painter.drawPixmap(target, self.picture, QRectF(self.picture.rect()))
         if self.show_heat and self.heat is not None:
-            painter.setOpacity(self.opacity)
-            painter.drawPixmap(target, self.heat, QRectF(self.heat.rect()))
-            painter.setOpacity(1.0)
-            if self.crop is not None:  # dim what the model did not see
-                l, t, r, b = self.crop
-                seen = QRectF(target.left() + l * target.width(), target.top() + t * target.height(),
-                              (r - l) * target.width(), (b - t) * target.height())
-                outside = QPainterPath()
-                outside.addRect(target)
-                inner = QPainterPath()
-                inner.addRect(seen)
-                painter.fillPath(outside.subtracted(inner), QColor(0, 0, 0, 110))
+            paint_heat(painter, target, self.heat, self.opacity, self.crop)
         if self.message:
             painter.setClipping(False)
             painter.setPen(QColor(255, 255, 255))

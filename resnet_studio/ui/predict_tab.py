@@ -13,7 +13,6 @@ pane with the selected image large, an opacity slider and a class chooser.
 from __future__ import annotations
 
 import csv
-import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,6 @@ from pathlib import Path
 from PySide6.QtCore import (
     QAbstractListModel,
     QBuffer,
-    QByteArray,
     QIODevice,
     QModelIndex,
     QRect,
@@ -33,7 +31,6 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import (
-    QAction,
     QColor,
     QDesktopServices,
     QFont,
@@ -57,7 +54,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QProgressBar,
     QPushButton,
-    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QStyle,
@@ -68,7 +64,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .cam_view import CamView, heat_qimage
+from .cam_view import CamView, heat_qimage, paint_heat
 from .widgets import (
     Banner,
     ElidedLabel,
@@ -392,18 +388,7 @@ def _paint_cam(painter: QPainter, entry: PredictEntry, target: QRectF, opacity: 
     """The heat layer over a thumbnail, the unseen border dimmed, and which class it explains."""
     if entry.cam_pixmap is None:
         entry.cam_pixmap = QPixmap.fromImage(entry.cam_heat)
-    painter.setOpacity(opacity)
-    painter.drawPixmap(target, entry.cam_pixmap, QRectF(entry.cam_pixmap.rect()))
-    painter.setOpacity(1.0)
-    if entry.cam_crop is not None:
-        l, t, r, b = entry.cam_crop
-        seen = QRectF(target.left() + l * target.width(), target.top() + t * target.height(),
-                      (r - l) * target.width(), (b - t) * target.height())
-        outside = QPainterPath()
-        outside.addRect(target)
-        inner = QPainterPath()
-        inner.addRect(seen)
-        painter.fillPath(outside.subtracted(inner), QColor(0, 0, 0, 110))
+    paint_heat(painter, target, entry.cam_pixmap, opacity, entry.cam_crop)
     if entry.cam_label:
         small = QFont(font)
         small.setPointSizeF(small.pointSizeF() * 0.8)

@@ -1,7 +1,6 @@
 """The fast input path: the decoded-image cache, the batch loader, device-side augmentation,
 and what they must not change about training (repeatable, same metrics with or without)."""
 
-import io
 
 import numpy as np
 import pytest
