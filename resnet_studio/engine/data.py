@@ -25,13 +25,11 @@ from .events import SkippedFile
 __all__ = [
     "IMAGE_EXTENSIONS",
     "DatasetScan",
-    "ImageListDataset",
     "is_image_file",
     "list_image_files",
     "load_image",
     "check_image",
     "scan_dataset",
-    "train_transform",
     "eval_transform",
     "resize_size_for",
 ]
@@ -371,45 +369,9 @@ def _normalize():
     return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
 
 
-def train_transform(image_size: int, color_jitter: bool = False, augment: bool = True):
-    from torchvision.transforms import v2
-
-    if not augment:
-        return eval_transform(image_size)
-    steps = [v2.RandomResizedCrop(image_size, scale=(0.25, 1.0), antialias=True), v2.RandomHorizontalFlip()]
-    if color_jitter:
-        steps.append(v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05))
-    return v2.Compose(steps + _normalize())
-
-
 def eval_transform(image_size: int):
     from torchvision.transforms import v2
 
     return v2.Compose(
         [v2.Resize(resize_size_for(image_size), antialias=True), v2.CenterCrop(image_size)] + _normalize()
     )
-
-
-class ImageListDataset:
-    """(path, label) pairs -> (tensor, label, error). A file that fails is not fatal:
-    it comes back with label -1 and the reason, and the trainer skips and logs it."""
-
-    def __init__(self, samples: Sequence[tuple[str, int]], transform, image_size: int):
-        self.samples = list(samples)
-        self.transform = transform
-        self.image_size = image_size
-        # decode JPEGs at reduced size: enough pixels for a crop of the training size
-        self.min_size = resize_size_for(image_size) + image_size // 8
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int):
-        import torch
-
-        path, label = self.samples[index]
-        try:
-            image = load_image(path, min_size=self.min_size)
-            return self.transform(image), label, ""
-        except ImageError as exc:
-            return torch.zeros(3, self.image_size, self.image_size), -1, f"{path}: {str(exc).split(': ', 1)[-1]}"

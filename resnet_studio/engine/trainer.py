@@ -284,7 +284,7 @@ class Trainer:
         self.epochs_since_best = 0
         if resume_state:
             self.optimizer.load_state_dict(resume_state["optimizer"])
-            self.scheduler.load_state_dict({"lr_lambdas": [None] * len(self.scheduler.lr_lambdas), **resume_state["scheduler"]})
+            self.scheduler.load_state_dict(resume_state["scheduler"])
             if "scaler" in resume_state and self.scaler.is_enabled():
                 self.scaler.load_state_dict(resume_state["scaler"])
             self.start_epoch = int(resume_state["epoch"]) + 1
@@ -298,6 +298,7 @@ class Trainer:
             self.scheduler.last_epoch = (self.start_epoch - 1) * self.steps_per_epoch
             for group, factor in zip(self.optimizer.param_groups, self.scheduler.lr_lambdas):
                 group["lr"] = group["initial_lr"] * factor(self.scheduler.last_epoch)
+        self._completed_epochs = self.start_epoch - 1
         self._make_run_dir(resume_state)
 
     def _prepare_input(self) -> None:
@@ -449,8 +450,6 @@ class Trainer:
         )
         self._emit(event)
         return event
-
-    _completed_epochs = 0
 
     def _run_epoch(self, epoch: int) -> bool:
         """Train and validate one epoch, save, report. True when early stopping ends the run."""
@@ -725,7 +724,6 @@ class Trainer:
         }
         if self.scaler.is_enabled():
             state["scaler"] = self.scaler.state_dict()
-        state["scheduler"].pop("lr_lambdas", None)
         ckpt.save_checkpoint(self.run_dir, state)
 
     def _write_summary(self, status: str, epochs_completed: int) -> None:

@@ -183,19 +183,8 @@ def test_jpeg_draft_decoding_keeps_enough_pixels():
     assert data.load_image(big).size == (2000, 1500)
 
 
-def test_transforms_give_normalized_tensors_of_the_image_size():
+def test_eval_transform_gives_normalized_tensors_of_the_image_size():
     im = Image.new("RGB", (50, 37), (255, 128, 0))
-    for t in (data.train_transform(32), data.train_transform(32, color_jitter=True), data.eval_transform(32)):
-        x = t(im)
-        assert tuple(x.shape) == (3, 32, 32)
     x = data.eval_transform(32)(im)
+    assert tuple(x.shape) == (3, 32, 32)
     assert x[0].mean() == pytest.approx((1 - 0.485) / 0.229, abs=0.02)
-
-
-def test_dataset_returns_an_error_instead_of_raising(tmp_path):
-    good = write_image(tmp_path / "a.png")
-    ds = data.ImageListDataset([(str(good), 1), (str(tmp_path / "gone.png"), 0)], data.eval_transform(16), 16)
-    x, label, error = ds[0]
-    assert label == 1 and error == "" and tuple(x.shape) == (3, 16, 16)
-    x, label, error = ds[1]
-    assert label == -1 and "gone.png" in error and "not found" in error

@@ -222,3 +222,13 @@ def test_frozen_backbone_stays_frozen(tiny_demo, tmp_path):
     assert torch.equal(state["bn1.running_mean"], initial.state_dict()["bn1.running_mean"])
     assert not torch.equal(state["fc.weight"], initial.state_dict()["fc.weight"])
     del fresh
+
+
+def test_a_resumed_run_stopped_at_once_still_counts_its_epochs(tiny_demo, tmp_path):
+    first = Trainer(tiny_config(tiny_demo, tmp_path, epochs=1)).run()
+    control = RunControl()
+    control.stop()
+    again = Trainer(tiny_config(tiny_demo, tmp_path, epochs=3), control=control, resume_dir=first.run_dir).run()
+    assert again.status == "cancelled" and again.epochs_completed == 1
+    assert runs.read_json(f"{first.run_dir}/summary.json")["epochs_completed"] == 1
+    assert checkpoint.load_checkpoint(first.run_dir)["epoch"] == 1
