@@ -66,10 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    from .engine.errors import StudioError
+    from .engine.errors import OutOfMemory, StudioError
 
     try:
         return args.func(args)
+    except OutOfMemory as exc:  # not bad input: the machine could not do it
+        _error(str(exc))
+        return EXIT_FAILED
     except (StudioError, UsageError) as exc:
         return _error(str(exc))
     except BrokenPipeError:  # `resnet-studio predict ... | head`: stop quietly
@@ -418,12 +421,46 @@ class _StopOnSignal:
         self.stop(signum)
 
 
+def _resume_config(config_class, saved: dict, config_path: Path):
+    """The TrainConfig a run folder's config.json describes; a damaged one is a UsageError
+    that names the file and the setting (never a traceback from deep in the trainer)."""
+    if not isinstance(saved, dict):
+        raise UsageError(f"{config_path} is not a run configuration")
+    if not saved.get("data_dir"):
+        raise UsageError(f"{config_path} has no data_dir: give the data folder too (train DATA --resume RUN_DIR)")
+    kinds = {"int": int, "float": (int, float), "str": str, "bool": bool}
+    for field in dataclasses.fields(config_class):
+        if field.name not in saved:
+            continue
+        value = saved[field.name]
+        allowed = [t.strip() for t in str(field.type).split("|")]
+        if value is None and "None" in allowed:
+            continue
+        ok = any(t in kinds and isinstance(value, kinds[t]) and not (t != "bool" and isinstance(value, bool)) for t in allowed)
+        if not ok and any(t in kinds for t in allowed):
+            wanted = " or ".join(t for t in allowed if t in kinds)
+            raise UsageError(f"{config_path} has a bad {field.name}: {json.dumps(value)[:40]} (should be {wanted})")
+    from .engine.errors import StudioError
+
+    try:
+        config = config_class.from_dict(saved)
+        # the start weights are not read again on resume: a moved weights file is no reason to refuse
+        dataclasses.replace(config, weights="none").validate()
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{config_path} is damaged: {_one_line(exc)}") from None
+    except StudioError as exc:  # a setting out of range
+        raise UsageError(f"{config_path} has a bad setting: {exc}") from None
+    return config
+
+
 def _cmd_train(args) -> int:
     from .engine import runs, trainer
 
     if args.data is None and args.resume is None:
         raise UsageError("the following arguments are required: DATA (or --resume RUN_DIR)")
     weights = args.weights
+    if weights is not None and weights not in ("imagenet", "none") and Path(weights).expanduser().is_dir():
+        raise UsageError(f"{weights} is a folder, not a weights file (use imagenet, none or a .safetensors/.pt/.pth file)")
     if weights is not None and weights not in ("imagenet", "none") and not Path(weights).expanduser().is_file():
         raise UsageError(f"weights file not found: {weights} (use imagenet, none or a file path)")
 
@@ -458,6 +495,8 @@ def _cmd_train(args) -> int:
         config_path = Path(args.resume) / runs.CONFIG
         if not config_path.is_file():
             raise UsageError(f"not a run folder (no {runs.CONFIG}): {args.resume}")
+        if (Path(args.resume) / runs.CHECKPOINT).is_dir():
+            raise UsageError(f"{runs.CHECKPOINT} is a folder, not a checkpoint file: {Path(args.resume) / runs.CHECKPOINT}")
         try:
             saved = runs.read_json(config_path)
         except (OSError, ValueError) as exc:
@@ -465,7 +504,7 @@ def _cmd_train(args) -> int:
         ignored = sorted(k for k in given if k not in ("epochs", "data_dir"))
         if ignored:
             _note(f"note: a resumed run keeps its own settings; ignoring {', '.join(ignored)}")
-        config = trainer.TrainConfig.from_dict({**saved, **given})
+        config = _resume_config(trainer.TrainConfig, {**saved, **given}, config_path)
     else:
         config = trainer.TrainConfig(**{**TRAIN_DEFAULTS, **given})
 
@@ -547,6 +586,7 @@ def _cmd_predict(args) -> int:
         if not Path(args.model).exists():
             raise UsageError(f"no such model file or run folder: {args.model}")
         predictor = Predictor.from_path(args.model, device=args.device)
+    predictor.on_memory_fallback = lambda message: _note(f"warning: {message}")
 
     from tqdm import tqdm
 
@@ -737,6 +777,7 @@ def _cmd_evaluate(args) -> int:
     if not Path(args.model).exists():
         raise UsageError(f"no such model file or run folder: {args.model}")
     predictor = Predictor.from_path(args.model, device=args.device)
+    predictor.on_memory_fallback = lambda message: _note(f"warning: {message}")
     if args.data is not None:
         if not Path(args.data).is_dir():
             raise UsageError(f"no such folder: {args.data}")

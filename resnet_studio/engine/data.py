@@ -91,14 +91,61 @@ def _to_rgb(im: Image.Image) -> Image.Image:
 
 
 _BOMB = "too many pixels (over Pillow's safety limit; possible decompression bomb)"
+# A file claiming more pixels than its size could plausibly hold is refused before its pixels
+# are allocated: a damaged header (or a deliberate bomb) of a few kilobytes can claim 80
+# megapixels, which decoders fill with grey or the background and which take seconds and
+# hundreds of megabytes to decode and convert. Real images at this size are far bigger
+# (a photo has well under 100 pixels a byte; even a flat-colour RGB PNG at most ~350).
+_PLAUSIBLE_PIXELS = 16_000_000  # up to this, any file is decoded (well under a second)
+_MAX_PIXELS_PER_BYTE = 500
 
 
-def _refuse_bombs(im: Image.Image) -> None:
+class _Bomb(Image.DecompressionBombError):
+    """Refused by _refuse_bombs; the message is the reason shown."""
+
+
+def _refuse_bombs(im: Image.Image, file_bytes: int | None = None) -> None:
     """Pillow only warns between its limit and twice it; we refuse (a warning filter
-    would do it too, but warning filters are process-wide and checks run in threads)."""
+    would do it too, but warning filters are process-wide and checks run in threads).
+    With the file's size, far more pixels than its bytes could hold are refused too."""
+    width, height = im.size
+    pixels = width * height
     limit = Image.MAX_IMAGE_PIXELS
-    if limit and im.size[0] * im.size[1] > limit:
-        raise Image.DecompressionBombError(_BOMB)
+    if limit and pixels > limit:
+        raise _Bomb(_BOMB)
+    if file_bytes and pixels > _PLAUSIBLE_PIXELS and pixels > file_bytes * _MAX_PIXELS_PER_BYTE:
+        raise _Bomb(
+            f"{width}x{height} pixels in a file of {file_bytes:,} bytes: far more than it can hold "
+            "(damaged, or a decompression bomb)"
+        )
+
+
+def _bomb_reason(exc: BaseException) -> str:
+    """Our own reason, or the short one for Pillow's own refusal (or its warning raised as an error)."""
+    return str(exc) if isinstance(exc, _Bomb) else _BOMB
+
+
+def _damaged_reason(exc: BaseException, limit: int = 100) -> str:
+    text = str(exc).strip().splitlines()
+    detail = text[0].strip() if text else type(exc).__name__
+    if "truncated" in detail.lower():
+        return "truncated (the file ends early)"
+    return f"damaged or unreadable ({detail[:limit] or type(exc).__name__})"
+
+
+def _source_bytes(source) -> int | None:
+    """The size of an image source in bytes (Image.open reads a file object from its start)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return len(source)
+    if isinstance(source, (str, os.PathLike)):
+        return os.path.getsize(source)
+    try:
+        here = source.tell()
+        end = source.seek(0, os.SEEK_END)
+        source.seek(here)
+        return end
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def load_image(source, min_size: int | None = None) -> Image.Image:
@@ -112,10 +159,11 @@ def load_image(source, min_size: int | None = None) -> Image.Image:
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
     try:
-        if isinstance(source, (str, os.PathLike)) and os.path.getsize(source) == 0:
+        file_bytes = _source_bytes(source)
+        if isinstance(source, (str, os.PathLike)) and file_bytes == 0:
             raise ImageError(f"{name}: empty file (0 bytes)")
         with Image.open(source) as im:
-            _refuse_bombs(im)
+            _refuse_bombs(im, file_bytes)
             if min_size and im.format == "JPEG":
                 w, h = im.size
                 scale = min(w, h) / min_size
@@ -139,14 +187,14 @@ def load_image(source, min_size: int | None = None) -> Image.Image:
         raise ImageError(f"{name}: permission denied") from None
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image (or a format Pillow cannot read)") from None
-    except Image.DecompressionBombError:
-        raise ImageError(f"{name}: {_BOMB}") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, ZeroDivisionError, MemoryError, RuntimeError, AttributeError) as exc:
-        text = str(exc).strip().splitlines()
-        detail = text[0] if text else type(exc).__name__
-        if "truncated" in detail.lower():
-            raise ImageError(f"{name}: truncated (the file ends early)") from None
-        raise ImageError(f"{name}: damaged or unreadable ({detail[:100]})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{name}: {_bomb_reason(exc)}") from None
+    except Exception as exc:
+        # What a damaged file makes a decoder raise: OSError (truncated, broken data stream),
+        # SyntaxError (Pillow's "not a valid file"), ValueError, EOFError, struct.error,
+        # IndexError, KeyError, TypeError, ZeroDivisionError, MemoryError, a warning run
+        # under -W error, ... Not KeyboardInterrupt or SystemExit (BaseException).
+        raise ImageError(f"{name}: {_damaged_reason(exc)}") from None
     return rgb
 
 
@@ -173,16 +221,15 @@ def check_image(path: str | os.PathLike) -> str | None:
         try:
             with Image.open(path) as im:
                 fmt = im.format
-                _refuse_bombs(im)
-        except Image.DecompressionBombError:
-            return _BOMB
+                _refuse_bombs(im, size)
+            complete = fmt != "JPEG" or _jpeg_complete(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            return _bomb_reason(exc)
         except UnidentifiedImageError:
             return "not an image (or a format Pillow cannot read)"
-        except Exception as exc:
-            if "truncated" in str(exc).lower():
-                return "truncated (the file ends early)"
-            return f"damaged or unreadable ({str(exc)[:80] or type(exc).__name__})"
-        if fmt == "JPEG" and not _jpeg_complete(path):
+        except Exception as exc:  # never raises: a scan checks thousands of files in threads
+            return _damaged_reason(exc, limit=80)
+        if not complete:
             return "truncated (the file ends early)"
         min_size = 64
     else:

@@ -23,3 +23,7 @@ class WeightsUnavailableError(StudioError):
 
 class RunCancelled(Exception):
     """Raised inside the training loop when the user asked it to stop."""
+
+
+class OutOfMemory(StudioError):
+    """Even the smallest batch did not fit in the device's memory."""

@@ -334,9 +334,7 @@ def evaluate(
                 labels.append(int(label))
                 paths.append(path)
             if tensors:
-                with torch.inference_mode():
-                    batch = torch.stack(tensors).to(predictor.device)
-                    probs = predictor.model(batch).float().softmax(dim=1).cpu()
+                probs = predictor.probabilities(torch.stack(tensors)).cpu()
                 top_p, top_i = probs.topk(keep, dim=1)
                 for row, (path, label) in enumerate(zip(paths, labels)):
                     ids, ps = top_i[row].tolist(), top_p[row].tolist()

@@ -69,6 +69,16 @@ class LogMessage:
 
 
 @dataclass(frozen=True)
+class MemoryFallback:
+    """A batch did not fit in the device's memory; the run goes on in smaller pieces."""
+
+    phase: str  # "training", "validation" or "features"
+    batch_size: int  # the configured batch
+    piece_size: int  # images per forward/backward pass from now on
+    message: str  # one line for a person
+
+
+@dataclass(frozen=True)
 class RunFinished:
     status: str  # "completed", "cancelled" or "failed"
     run_dir: str

@@ -6,6 +6,7 @@ and block layout comes from torchvision.
 
 from __future__ import annotations
 
+import functools
 import os
 import urllib.error
 from dataclasses import dataclass
@@ -31,6 +32,11 @@ __all__ = [
     "frozen_prefixes",
     "load_state_dict_file",
     "safe_torch_load",
+    "check_readable_file",
+    "sniff_format",
+    "load_safetensors_file",
+    "state_dict_mismatch",
+    "check_weights_file",
     "imagenet_state_dict",
     "imagenet_categories",
     "depth_summary",
@@ -143,20 +149,16 @@ def _reason(exc: BaseException) -> str:
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A state dict from .safetensors, or from .pt/.pth read with weights_only=True.
 
-    A file that would need to run code to load (a pickled model, a booby-trapped
-    pickle) is refused. A training checkpoint's "model" entry is accepted too.
+    The format is told from the file's first bytes (a .pth that is really safetensors, or
+    the reverse, still loads). A file that would need to run code to load (a pickled
+    model, a booby-trapped pickle) is refused. A training checkpoint's "model" entry is
+    accepted too. Every failure is a one-line ModelFileError naming the file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"weights file not found: {path}")
-    if path.suffix.lower() == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            state = load_file(str(path), device="cpu")
-        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-            raise ModelFileError(f"{path.name} is not a readable safetensors file ({_reason(exc)})") from None
+    path = Path(path).expanduser()
+    check_readable_file(path, "weights file")
+    kind = sniff_format(path)
+    if kind == "safetensors" or (kind == "unknown" and path.suffix.lower() == ".safetensors"):
+        state = load_safetensors_file(path)
     else:
         state = safe_torch_load(path)
     if isinstance(state, dict):
@@ -164,22 +166,159 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             if isinstance(state.get(key), dict):
                 state = state[key]
                 break
-    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelFileError(f"{path.name} does not hold a state dict of tensors")
+    if not isinstance(state, dict) or not state:
+        what = "an empty state dict" if isinstance(state, dict) else f"a {type(state).__name__}"
+        raise ModelFileError(f"{path.name} does not hold a state dict of tensors (it holds {what})")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise ModelFileError(f"{path.name} does not hold a state dict of tensors (not every entry is a named tensor)")
     return {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in state.items()}
 
 
-def safe_torch_load(path: Path):
-    """torch.load with weights_only=True; anything that fails is a one-line ModelFileError."""
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def check_readable_file(path: Path, what: str = "file") -> None:
+    """ModelFileError unless `path` is a non-empty file that can be opened."""
+    if path.is_dir():
+        raise ModelFileError(f"{path.name} is a folder, not a {what}: {path}")
+    if not path.is_file():
+        raise ModelFileError(f"{what} not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        size = path.stat().st_size
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise ModelFileError(f"{path.name} cannot be read: {exc.strerror or exc}") from None
+    if size == 0:
+        raise ModelFileError(f"{path.name} is empty (0 bytes): the file was not written completely")
+
+
+def sniff_format(path: Path) -> str:
+    """What a file holds by its first bytes: "safetensors", "pickle" (torch.save's zip or
+    legacy pickle format, which may run code when loaded without weights_only), "empty"
+    or "unknown". Reads 16 bytes; never loads anything."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+        size = path.stat().st_size
+    except OSError:
+        return "unknown"
+    if not head:
+        return "empty"
+    if head.startswith(_ZIP_MAGIC) or head[:1] == b"\x80":  # a zip archive, or pickle protocol 2+
+        return "pickle"
+    if len(head) >= 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") <= size - 8:
+        return "safetensors"
+    return "unknown"
+
+
+def load_safetensors_file(path: Path) -> dict[str, torch.Tensor]:
+    """safetensors' load_file with its errors as one-line ModelFileErrors."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as exc:
+        raise ModelFileError(
+            f"{path.name} is not a readable safetensors file: it is damaged or truncated ({_reason(exc)})"
+        ) from None
+
+
+def safe_torch_load(path: Path):
+    """torch.load with weights_only=True; anything that fails is a one-line ModelFileError.
+
+    A pickle that names Python classes or functions (a whole pickled model, a pickle that
+    would run a command) is refused by torch before anything in it runs; the message
+    names what it wanted to load.
+    """
+    import re
+    import warnings
+
+    path = Path(path)
+    check_readable_file(path, "PyTorch file")
+    try:
+        # an open file, not the path: torch picks a loader by a path's suffix, not by what the file holds
+        with warnings.catch_warnings(), open(path, "rb") as f:  # e.g. "Detected pickle protocol 4": the error says it all
+            warnings.simplefilter("ignore")
+            return torch.load(f, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file; all mean "unreadable"
-        if "weights only load failed" in str(exc).lower():
+        text = str(exc)
+        wanted = re.search(r"GLOBAL\s+([\w.]+)", text)
+        if wanted:
             raise ModelFileError(
-                f"{path.name} was refused: loading it would run code from the file "
-                "(it holds pickled objects, not plain tensors)"
+                f"{path.name} was refused: it is a pickle of Python objects ({wanted.group(1)}), not plain "
+                "tensors, and loading it could run code from the file"
+            ) from None
+        if "weights only load failed" in text.lower():
+            raise ModelFileError(
+                f"{path.name} is not a readable PyTorch weights file: it is damaged, or not a file torch.save "
+                "wrote with plain tensors (nothing in it was run)"
+            ) from None
+        if "PytorchStreamReader" in text:  # torch.save's zip archive, cut short or damaged
+            raise ModelFileError(
+                f"{path.name} is not a readable PyTorch weights file: it is damaged or truncated (an incomplete zip archive)"
             ) from None
         raise ModelFileError(f"{path.name} is not a readable PyTorch weights file ({_reason(exc)})") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _layout(depth: int) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of a ResNet's tensors (1000-class head), built on the meta device:
+    no memory used, no time spent initialising."""
+    with torch.device("meta"):
+        model = _spec(depth).builder(weights=None)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _optional(key: str) -> bool:
+    return key.endswith("num_batches_tracked")  # absent from older files; batch norm fills it in
+
+
+def _guess_depth(shapes: dict[str, tuple[int, ...]]) -> int | None:
+    """The depth whose backbone has exactly these tensors, if any."""
+    body = {k: s for k, s in shapes.items() if not k.startswith("fc.") and not _optional(k)}
+    for depth in DEPTHS:
+        if body == {k: s for k, s in _layout(depth).items() if not k.startswith("fc.") and not _optional(k)}:
+            return depth
+    return None
+
+
+def state_dict_mismatch(
+    state: dict[str, torch.Tensor], depth: int, num_classes: int | None = None, head: bool = True
+) -> str:
+    """Why `state` cannot be a ResNet-`depth` with `num_classes` outputs, as a phrase ("" if it can).
+
+    head=False: only the backbone is checked. num_classes None: any classifier that fits.
+    """
+    layout = _layout(int(depth))
+    body = {k: s for k, s in layout.items() if not k.startswith("fc.")}
+    have = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if len(have) != len(state):
+        return "not every entry is a tensor"
+    missing = [k for k in body if k not in have and not _optional(k)]
+    unexpected = [k for k in have if k not in body and not k.startswith("fc.")]
+    misshaped = [k for k in body if k in have and have[k] != body[k]]
+    if missing or unexpected or misshaped:
+        guess = _guess_depth(have)
+        if guess is not None and guess != depth:
+            return f"found ResNet-{guess} weights"
+        if not set(have) & set(body):
+            return f"found no ResNet weights ({len(have)} tensor(s), such as {next(iter(have), '?')})"
+        example = (misshaped or missing or unexpected)[0]
+        return (
+            f"{len(missing)} missing, {len(unexpected)} unexpected and {len(misshaped)} mis-shaped tensors "
+            f"(e.g. {example})"
+        )
+    if not head:
+        return ""
+    weight, bias = have.get("fc.weight"), have.get("fc.bias")
+    in_features = layout["fc.weight"][1]
+    if weight is None or bias is None or len(weight) != 2 or weight[1] != in_features or bias != weight[:1]:
+        return "the classifier (fc) is missing or does not fit"
+    if num_classes is not None and weight[0] != num_classes:
+        return f"the classifier has {weight[0]} classes"
+    return ""
 
 
 # ---------------------------------------------------------------- building
@@ -192,11 +331,14 @@ def build_model(
     trainable: str = "all",
     progress: bool = False,
 ) -> tvm.ResNet:
-    """A torchvision ResNet with a fresh `num_classes` head.
+    """A torchvision ResNet with a `num_classes` head.
 
     weights: "imagenet" (torchvision's pretrained set), "none" (random initialisation)
-    or a path to a state-dict file. A file's classifier is kept when its shape fits
-    `num_classes`, otherwise replaced.
+    or a path to a state-dict file. A file's backbone must be a ResNet-`depth` (another
+    depth, or not a ResNet at all, is a ModelFileError naming the file). Its classifier
+    is kept when it has `num_classes` outputs; otherwise (ImageNet's 1,000 classes, or a
+    file without one) the model gets a new classifier, and `model.studio_weights_note`
+    says so for the log.
     """
     spec = _spec(depth)
     if num_classes < 1:
@@ -204,35 +346,50 @@ def build_model(
     # zero_init_residual: start each block as the identity (Goyal et al.), which helps
     # from-scratch training; pretrained weights overwrite it.
     model = spec.builder(weights=None, zero_init_residual=True)
-    state = None
+    if model.fc.out_features != num_classes:
+        model.fc = nn.Linear(model.fc.in_features, num_classes)
+    state, source = None, ""
     if weights is None or str(weights) == "none":
         pass
     elif str(weights) == "imagenet":
-        state = imagenet_state_dict(depth, progress=progress)
+        state, source = imagenet_state_dict(depth, progress=progress), f"torchvision's ImageNet weights for ResNet-{depth}"
     else:
-        state = load_state_dict_file(weights)
+        state, source = load_state_dict_file(weights), f"the weights in {Path(weights).name}"
+    model.studio_weights_note = ""
     if state is not None:
-        _load_backbone(model, state, depth)
-    if model.fc.out_features != num_classes:
-        model.fc = nn.Linear(model.fc.in_features, num_classes)
+        model.studio_weights_note = _load_backbone(model, state, depth, num_classes, source)
     apply_trainable(model, trainable)
     return model
 
 
-def _load_backbone(model: nn.Module, state: dict[str, torch.Tensor], depth: int) -> None:
-    own = model.state_dict()
-    if state.get("fc.weight") is not None and state["fc.weight"].ndim == 2 and state["fc.weight"].shape[1] == model.fc.in_features:
-        model.fc = nn.Linear(model.fc.in_features, state["fc.weight"].shape[0])
-        own = model.state_dict()
-    mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-    missing = [k for k in own if k not in state]
-    if mismatched or missing:
-        example = (mismatched or missing)[0]
-        raise ModelFileError(
-            f"the weights do not fit ResNet-{depth}: {len(missing)} missing and {len(mismatched)} mis-shaped "
-            f"tensors (e.g. {example}); is it a file for another depth?"
-        )
-    model.load_state_dict({k: v for k, v in state.items() if k in own})
+def check_weights_file(path: str | os.PathLike) -> dict[int, str]:
+    """Whether a weights file can start each depth: {depth: "" or why not, one line}.
+
+    Reads the file as build_model would (so an unreadable or unsafe file raises the same
+    ModelFileError); the depths are compared without building any model.
+    """
+    state = load_state_dict_file(path)
+    source = f"the weights in {Path(path).name}"
+    verdicts = {}
+    for depth in DEPTHS:
+        problem = state_dict_mismatch(state, depth, head=False)
+        verdicts[depth] = f"{source} do not fit ResNet-{depth}: {problem}" if problem else ""
+    return verdicts
+
+
+def _load_backbone(model: nn.Module, state: dict[str, torch.Tensor], depth: int, num_classes: int, source: str) -> str:
+    """Load `state` into `model`; returns a note when its classifier was not used."""
+    problem = state_dict_mismatch(state, depth, head=False)
+    if problem:
+        raise ModelFileError(f"{source} do not fit ResNet-{depth}: {problem}")
+    keep_head = not state_dict_mismatch(state, depth, num_classes)
+    model.load_state_dict({k: v for k, v in state.items() if keep_head or not k.startswith("fc.")}, strict=False)
+    if keep_head:
+        return ""
+    weight = state.get("fc.weight")
+    if weight is not None and weight.ndim == 2:
+        return f"started from {source}; their {weight.shape[0]:,}-class classifier was replaced by a new one for {num_classes} classes"
+    return f"started from {source}; they hold no classifier for {num_classes} classes, so a new one was made"
 
 
 # ---------------------------------------------------------------- what trains

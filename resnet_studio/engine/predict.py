@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence, Union
+from typing import Callable, Iterable, Iterator, Sequence, Union
 
 import torch
 from PIL import Image
@@ -18,6 +18,7 @@ from torch import nn
 
 from . import checkpoint, data, models
 from .errors import ImageError, ModelFileError, StudioError
+from .memory import ChunkedRunner, memory_name
 
 __all__ = ["Prediction", "Predictor"]
 
@@ -76,6 +77,9 @@ class Predictor:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.resize_size = int(resize_size) if resize_size else data.resize_size_for(self.image_size)
         self.transform = _eval_transform(self.image_size, self.resize_size, self.mean, self.std)
+        #: told (one line) when batches stop fitting in memory and run in smaller pieces
+        self.on_memory_fallback: Callable[[str], None] | None = None
+        self._memory = ChunkedRunner(self.device, "batch", self._memory_fallback)
 
     # ------------------------------------------------------------ constructors
 
@@ -117,6 +121,19 @@ class Predictor:
 
     # ------------------------------------------------------------ predicting
 
+    def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (float, on the device) of a preprocessed batch; a batch that
+        does not fit in memory runs in smaller pieces (OutOfMemory when one image does not fit)."""
+        batch = batch.to(self.device)
+        if self.channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            return self._memory(lambda x: self.model(x).float().softmax(dim=1), batch)
+
+    def _memory_fallback(self, old: int, new: int) -> None:
+        if self.on_memory_fallback:
+            self.on_memory_fallback(f"out of {memory_name(self.device)} with {old} images at once: carrying on with {new} at a time")
+
     def warm_up(self) -> None:
         """Run the model once on a blank image: the first run of a shape sets up its
         kernels (0.2-0.5 s for a ResNet on a CPU), which a person's first photo should not wait for."""
@@ -152,12 +169,8 @@ class Predictor:
                 results[i] = Prediction(path, [], str(exc))
         if tensors:
             k = max(1, min(int(topk), len(self.classes)))
-            with torch.inference_mode():
-                batch = torch.stack(tensors).to(self.device)
-                if self.channels_last:
-                    batch = batch.contiguous(memory_format=torch.channels_last)
-                probs = self.model(batch).float().softmax(dim=1)
-                top_p, top_i = probs.topk(k, dim=1)  # sorted, most likely first
+            probs = self.probabilities(torch.stack(tensors))
+            top_p, top_i = probs.topk(k, dim=1)  # sorted, most likely first
             for (i, path), ps, ids in zip(slots, top_p.cpu().tolist(), top_i.cpu().tolist()):
                 results[i] = Prediction(path, [(self.classes[c], p) for p, c in zip(ps, ids)])
         return results  # type: ignore[return-value]

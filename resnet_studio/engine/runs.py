@@ -29,6 +29,7 @@ __all__ = [
     "read_metrics",
     "read_json",
     "MetricsWriter",
+    "remove_orphaned_temp_files",
 ]
 
 CONFIG = "config.json"
@@ -37,6 +38,7 @@ SUMMARY = "summary.json"
 MODEL = "model.safetensors"
 MODEL_META = "model.json"
 CHECKPOINT = "checkpoint.pt"
+TMP_MARK = ".tmp-"  # atomic writes go to ".<name>.tmp-<pid>" first
 
 
 def studio_home() -> Path:
@@ -99,15 +101,26 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
 
 
 class MetricsWriter:
-    """Appends one JSON object per line and flushes it, so a crash loses at most one line."""
+    """Appends one JSON object per line, each with a single unbuffered write, so a crash
+    loses at most the line being written. A torn last line (killed mid-write, disk full)
+    is skipped by read_metrics, and the next line written starts on a line of its own."""
 
     def __init__(self, run_dir: str | os.PathLike):
         self.path = Path(run_dir) / METRICS
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._file = open(self.path, "ab", buffering=0)
+        # a file that does not end with a newline ends with a torn line: close it off
+        self._torn = self._file.tell() > 0 and not _ends_with_newline(self.path)
 
     def write(self, row: dict) -> None:
-        self._file.write(json.dumps(row, separators=(",", ":")) + "\n")
-        self._file.flush()
+        data = (json.dumps(row, separators=(",", ":")) + "\n").encode("utf-8")
+        if self._torn:
+            data = b"\n" + data
+        self._torn = True  # until the whole line is out
+        view = memoryview(data)
+        while view:
+            written = self._file.write(view)
+            view = view[written:]
+        self._torn = False
 
     def close(self) -> None:
         self._file.close()
@@ -119,6 +132,48 @@ class MetricsWriter:
 
         rows = [r for r in read_metrics(run_dir) if int(r.get("epoch", 0) or 0) <= epoch]
         atomic_write_text(Path(run_dir) / METRICS, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows))
+
+
+def remove_orphaned_temp_files(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete temporary files whose writer process is gone (killed mid-write)."""
+    removed = []
+    for p in Path(run_dir).glob(f".*{TMP_MARK}*"):
+        pid = p.name.rsplit(TMP_MARK, 1)[-1]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            try:
+                p.unlink()
+                removed.append(p)
+            except OSError:
+                pass
+    return removed
+
+
+def _status(summary: dict) -> str:
+    """A summary's status; "running" only while the process that writes it is alive."""
+    status = str(summary.get("status", "interrupted"))
+    if status == "running" and not _process_alive(summary.get("pid")):
+        return "interrupted"
+    return status
+
+
+def _process_alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return True  # no way to tell: trust the file
+    if pid == os.getpid() or os.name != "posix":  # (on Windows os.kill would end the process)
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
 
 
 @dataclass(frozen=True)
@@ -145,6 +200,7 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
     for path in runs_dir.iterdir():
         if not path.is_dir() or path.name.startswith(".") or not (path / CONFIG).is_file():
             continue
+        remove_orphaned_temp_files(path)
         try:
             config = read_json(path / CONFIG)
         except (OSError, ValueError):
@@ -160,7 +216,7 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
                 name=path.name,
                 depth=config.get("depth"),
                 dataset=Path(str(config.get("data_dir", ""))).name,
-                status=summary.get("status", "interrupted"),
+                status=_status(summary),
                 best_val_acc=summary.get("best_val_acc"),
                 epochs_completed=int(summary.get("epochs_completed", 0) or 0),
                 epochs=config.get("epochs"),

@@ -11,12 +11,14 @@ device and are read back in batches (`sync_interval`), so a GPU never waits for 
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import shutil
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -28,8 +30,9 @@ from . import runs
 from .data import DatasetScan, resize_size_for, scan_dataset
 from .devices import describe_device, resolve_device
 from .errors import RunCancelled, StudioError
-from .events import EpochEnd, LogMessage, RunFinished, RunStarted, SkippedFile, StepEnd
+from .events import EpochEnd, LogMessage, MemoryFallback, RunFinished, RunStarted, SkippedFile, StepEnd
 from .fastdata import Batch, BatchLoader, DecodedCache, FeatureBank, eval_batch, train_batch
+from .memory import ChunkedRunner, is_out_of_memory, memory_name
 from .models import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -215,6 +218,7 @@ class Trainer:
         self.run_dir: Path | None = None
         self.skipped: list[SkippedFile] = []
         self._metrics: runs.MetricsWriter | None = None
+        self._resume_note: str | None = None
 
     # ------------------------------------------------------------ events
 
@@ -223,18 +227,22 @@ class Trainer:
             cb(event)
 
     def _log(self, message: str, level: str = "info") -> None:
-        if self._metrics:
-            self._metrics.write({"event": "log", "level": level, "message": message, "time": time.time()})
-        self._emit(LogMessage(level, message))
+        try:
+            if self._metrics:
+                self._metrics.write({"event": "log", "level": level, "message": message, "time": time.time()})
+        finally:  # the window and the terminal hear it even when the disk is full
+            self._emit(LogMessage(level, message))
 
     # ------------------------------------------------------------ preparing
 
     def _prepare(self) -> None:
-        cfg = self.config
         resume_state = None
         if self.resume_dir:
-            resume_state = self._load_resume()
-        cfg.validate()
+            resume_state = self._load_resume()  # the run's own settings replace self.config
+        cfg = self.config
+        # a resumed run does not read its starting weights again: the file may be gone
+        (replace(cfg, weights="none") if self.resume_dir else cfg).validate()
+        self._check_writable()  # before the folder scan, which can take a while
         self.device = resolve_device(cfg.device)
         self.scan: DatasetScan = scan_dataset(cfg.data_dir, cfg.val_split, cfg.seed)
         if resume_state:
@@ -245,6 +253,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         weights = cfg.weights if resume_state is None else "none"  # the checkpoint has them
         self.model = build_model(cfg.depth, len(self.classes), weights, cfg.trainable, progress=False)
+        weights_note = getattr(self.model, "studio_weights_note", "")  # e.g. the file's classifier was replaced
         if resume_state:
             self.model.load_state_dict(resume_state["model"])
         self.model.to(self.device)
@@ -259,6 +268,14 @@ class Trainer:
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.notes: list[str] = []  # explanations for the log, once the run folder exists
+        if self._resume_note:
+            self.notes.append(self._resume_note)
+        if weights_note:
+            self.notes.append(weights_note)
+        # out of memory: training goes on in pieces of a batch with accumulated gradients
+        # (pieces of at least 2 images: batch norm cannot train on one), evaluation in pieces
+        self._train_memory = ChunkedRunner(self.device, "batch", lambda old, new: self._memory_fallback("training", old, new), floor=2)
+        self._eval_memory = ChunkedRunner(self.device, "batch", lambda old, new: self._memory_fallback("validation", old, new))
         self._prepare_input()
         self.net = self.model  # what the steps call: the model, compiled, or (features) only its head
         if cfg.compile and not self.use_features:
@@ -293,13 +310,20 @@ class Trainer:
             self.best_confusion = resume_state.get("best_confusion")
             self.final_val_acc = resume_state.get("final_val_acc")
             self.epochs_since_best = int(resume_state.get("epochs_since_best", 0))
+            pieces = resume_state.get("memory_pieces") or {}
+            self._train_memory.piece = pieces.get("training")  # what fit before fits again
+            self._eval_memory.piece = pieces.get("validation")
             self.skipped = [SkippedFile(p, r) for p, r in resume_state.get("skipped", [])] or self.skipped
             # the schedule continues from the first step of the epoch being redone
             self.scheduler.last_epoch = (self.start_epoch - 1) * self.steps_per_epoch
             for group, factor in zip(self.optimizer.param_groups, self.scheduler.lr_lambdas):
                 group["lr"] = group["initial_lr"] * factor(self.scheduler.last_epoch)
         self._completed_epochs = self.start_epoch - 1
-        self._make_run_dir(resume_state)
+        self._check_free_space()
+        try:
+            self._make_run_dir(resume_state)
+        except OSError as exc:
+            raise StudioError(f"cannot write to the run folder {self.run_dir or self._output_folder()}: {exc.strerror or exc}") from None
 
     def _prepare_input(self) -> None:
         """The image cache and the loaders; whether the head trains on features computed once."""
@@ -327,15 +351,72 @@ class Trainer:
         if self.steps_per_epoch == 0:
             raise StudioError("no training images left after the checks")
 
-    def _load_resume(self) -> dict:
+    def _output_folder(self) -> Path:
+        if self.resume_dir:
+            return self.resume_dir
+        cfg = self.config
+        return Path(cfg.out_dir).expanduser() if cfg.out_dir else runs.default_runs_dir()
+
+    def _check_writable(self) -> None:
+        """Refuse a runs folder that cannot be written, before any work is done."""
+        folder = self._output_folder()
+        existing = folder
+        while not existing.exists() and existing.parent != existing:
+            existing = existing.parent  # the runs folder is made later, once the data checks pass
+        try:
+            if not existing.is_dir():
+                raise NotADirectoryError(20, "not a folder")
+            ckpt.probe_writable(existing)
+        except OSError as exc:
+            what = "run folder" if self.resume_dir else "runs folder"
+            raise StudioError(f"cannot write to the {what} {folder}: {exc.strerror or exc}") from None
+
+    def _check_free_space(self) -> None:
+        """Refuse to start when the disk cannot hold the run's files: a new run keeps the
+        checkpoint and the best model, and while either is replaced the old and the new
+        file both exist for a moment."""
+        folder = self._output_folder()
+        needed = self._checkpoint_bytes() + self._model_bytes()
+        if not self.resume_dir:
+            needed *= 2  # a resumed run's old files are already on the disk
+        needed += 16 * 2**20  # metrics, summary, config
+        while not folder.exists() and folder.parent != folder:
+            folder = folder.parent
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            return
+        if free < needed:
+            raise StudioError(
+                f"not enough free disk space in {folder}: this run needs about {_megabytes(needed)} "
+                f"for its checkpoints, {_megabytes(free)} is free"
+            )
+
+    def _model_bytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
+
+    def _checkpoint_bytes(self) -> int:
+        """The model, plus the optimiser's state per trainable parameter (SGD: momentum; AdamW: two moments)."""
+        slots = 2 if self.config.optimizer == "adamw" else 1
+        trainable = sum(p.numel() * p.element_size() for p in self.model.parameters() if p.requires_grad)
+        return self._model_bytes() + slots * trainable
+
+    def _load_resume(self) -> dict | None:
+        """The checkpoint to continue from, or None for a run stopped before its first one
+        (killed in its first epoch): that run starts again from epoch 1, in its own folder."""
         run_dir = self.resume_dir
         if not (run_dir / runs.CONFIG).is_file():
             raise StudioError(f"not a run folder (no {runs.CONFIG}): {run_dir}")
-        state = ckpt.load_checkpoint(run_dir)
-        saved = runs.read_json(run_dir / runs.CONFIG)
-        # a resumed run keeps its own settings; only the number of epochs may change
-        self.config = TrainConfig.from_dict({**saved, "epochs": self.config.epochs})
-        return state
+        try:
+            saved = runs.read_json(run_dir / runs.CONFIG)
+            # a resumed run keeps its own settings; only the number of epochs may change
+            self.config = TrainConfig.from_dict({**saved, "epochs": self.config.epochs})
+        except (OSError, ValueError, TypeError) as exc:
+            raise StudioError(f"cannot resume: {runs.CONFIG} in {run_dir} is damaged ({exc})".splitlines()[0]) from None
+        if not (run_dir / runs.CHECKPOINT).exists():
+            self._resume_note = "no checkpoint yet (the run ended in its first epoch): starting again from epoch 1"
+            return None
+        return ckpt.load_checkpoint(run_dir)
 
     def _reuse_split(self, state: dict) -> None:
         """A resumed run keeps the split it started with, whatever changed on disk."""
@@ -349,7 +430,7 @@ class Trainer:
         cfg = self.config
         if self.resume_dir:
             self.run_dir = self.resume_dir
-            ckpt.remove_stale_temp_files(self.run_dir)
+            runs.remove_orphaned_temp_files(self.run_dir)  # left by a writer killed mid-write
             runs.MetricsWriter.truncate_after_epoch(self.run_dir, self.start_epoch - 1)
         else:
             out = Path(cfg.out_dir).expanduser() if cfg.out_dir else runs.default_runs_dir()
@@ -393,50 +474,57 @@ class Trainer:
                 steps_per_epoch=self.steps_per_epoch,
             )
         )
-        self._metrics.write({"event": "resume" if self.resume_dir else "start", "epoch": self.start_epoch - 1, "time": time.time()})
-        for s in self.skipped:
-            self._log(f"skipped {s.path}: {s.reason}", "warning")
-        self._log(
-            f"ResNet-{cfg.depth} on {describe_device(self.device)}: {self.scan.num_train} training and "
-            f"{self.scan.num_val} validation images, {len(self.classes)} classes"
-        )
-        for note in self.notes:
-            self._log(note)
         status, message = "completed", ""
         self.epoch = self.start_epoch - 1
         self._run_started = time.perf_counter()
         self._steps_done = 0
         try:
+            self._metrics.write({"event": "resume" if self.resume_dir else "start", "epoch": self.start_epoch - 1, "time": time.time()})
+            for s in self.skipped:
+                self._log(f"skipped {s.path}: {s.reason}", "warning")
+            self._log(
+                f"ResNet-{cfg.depth} on {describe_device(self.device)}: {self.scan.num_train} training and "
+                f"{self.scan.num_val} validation images, {len(self.classes)} classes"
+            )
+            for note in self.notes:
+                self._log(note)
             for epoch in range(self.start_epoch, cfg.epochs + 1):
                 self.epoch = epoch
                 if self._run_epoch(epoch):
                     break
         except RunCancelled:
             status, message = "cancelled", "stopped by the user"
-            self._save_checkpoint(self.epoch - 1)
-            self._log(f"stopped; the checkpoint of epoch {self.epoch - 1} is kept for --resume")
-        except torch.cuda.OutOfMemoryError:
-            status = "failed"
-            message = (
-                f"out of GPU memory at batch size {cfg.batch_size}: try --batch-size {max(1, cfg.batch_size // 2)}"
-                + (" or a smaller --image-size" if cfg.image_size > 128 else "")
-            )
+            try:
+                self._save_checkpoint(self.epoch - 1)
+                self._log(f"stopped; the checkpoint of epoch {self.epoch - 1} is kept for --resume")
+            except OSError as exc:
+                message = f"stopped by the user; the checkpoint could not be updated ({exc.strerror or exc}), the previous one is kept"
         except StudioError as exc:
             status, message = "failed", str(exc)
         except OSError as exc:
             status, message = "failed", f"could not write to the run folder: {exc.strerror or exc}"
         except Exception as exc:  # keep the run folder consistent whatever went wrong
-            status, message = "failed", f"{type(exc).__name__}: {exc}".splitlines()[0]
-            (self.run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+            if is_out_of_memory(exc):  # outside a step: moving the model, saving
+                status, message = "failed", f"out of {memory_name(self.device)}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            else:
+                status, message = "failed", f"{type(exc).__name__}: {exc}".splitlines()[0]
+            try:
+                (self.run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+            except OSError:
+                pass
         return self._finish(status, message)
 
     def _finish(self, status: str, message: str) -> RunFinished:
         if status == "failed":
             self._log(message, "error")
         epochs_completed = self._completed_epochs
-        self._write_summary(status, epochs_completed)
-        self._metrics.write({"event": "end", "status": status, "epoch": epochs_completed, "time": time.time()})
-        self._metrics.close()
+        try:  # a full disk must not hide how the run ended: the event below still goes out
+            self._write_summary(status, epochs_completed)
+            self._metrics.write({"event": "end", "status": status, "epoch": epochs_completed, "time": time.time()})
+        except OSError as exc:
+            self._emit(LogMessage("error", f"could not record the end of the run in {self.run_dir}: {exc.strerror or exc}"))
+        finally:
+            self._metrics.close()
         model_path = self.run_dir / runs.MODEL
         event = RunFinished(
             status=status,
@@ -472,15 +560,16 @@ class Trainer:
         self.final_val_acc = val_acc
         is_best = self.best_val_acc is None or val_acc > self.best_val_acc
         if is_best:
+            self._save_model(epoch, val_acc)  # first: the summary names no best model that is not on disk
             self.best_val_acc, self.best_epoch, self.best_confusion = val_acc, epoch, confusion
             self.epochs_since_best = 0
-            self._save_model(epoch, val_acc)
         else:
             self.epochs_since_best += 1
         lr = self.optimizer.param_groups[0]["lr"]
         ips = images / train_seconds if train_seconds > 0 else 0.0
-        self._save_checkpoint(epoch)
-        self._completed_epochs = epoch
+        # the epoch's line goes out before its checkpoint: killed in between, the line is
+        # dropped on resume (it follows the checkpoint) and the epoch is redone; the other
+        # way round, the redone epoch would have no line
         self._metrics.write(
             {
                 "event": "epoch",
@@ -495,6 +584,8 @@ class Trainer:
                 "per_class_acc": per_class,
             }
         )
+        self._save_checkpoint(epoch)
+        self._completed_epochs = epoch
         self._write_summary("running", epoch)
         self._emit(
             EpochEnd(epoch, cfg.epochs, train_loss, train_acc, val_loss, val_acc, lr, ips, seconds, per_class, is_best, grad_norms)
@@ -521,22 +612,14 @@ class Trainer:
             self.control.check()
             paused += time.perf_counter() - waiting
             step += 1
-            with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-                logits = self.net(inputs)
-                loss = self.criterion(logits, labels)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            if self._block_params and (step - 1) % self.grad_stats_every == 0:
-                self.scaler.unscale_(self.optimizer)
-                grad_sum += self._block_grad_norms()
+            measure = bool(self._block_params) and (step - 1) % self.grad_stats_every == 0
+            batch_loss, batch_correct, norms = self._train_step(inputs, labels, measure)
+            if norms is not None:
+                grad_sum += norms
                 grad_count += 1
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
             lr = self.optimizer.param_groups[0]["lr"]
             self.scheduler.step()
             n = labels.numel()
-            batch_loss = loss.detach()
-            batch_correct = (logits.detach().argmax(1) == labels).sum()
             loss_sum += batch_loss * n
             correct_sum += batch_correct
             seen += n
@@ -555,6 +638,59 @@ class Trainer:
         self._flush_steps(epoch, pending, seen, train_time)
         grad_norms = dict(zip(self._block_params, (grad_sum / grad_count).tolist())) if grad_count else {}
         return (loss_sum / seen).item(), (correct_sum / seen).item(), seen, train_time, grad_norms
+
+    def _train_step(self, inputs: torch.Tensor, labels: torch.Tensor, measure_grads: bool):
+        """One optimiser step on a batch: (mean loss, number correct, block gradient norms
+        or None), as device tensors. When the batch does not fit in memory it is retried in
+        smaller pieces whose gradients add up to the whole batch's (the piece size found
+        is kept for the rest of the run)."""
+        while True:
+            pieces = self._train_memory.pieces(labels.numel())
+            try:
+                return self._accumulated_step(inputs, labels, pieces, measure_grads)
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
+                if not is_out_of_memory(exc):
+                    raise
+            # outside the except block, so the failed attempt's activations can be freed
+            self.optimizer.zero_grad(set_to_none=True)
+            self._train_memory.shrink(math.ceil(labels.numel() / pieces))
+
+    def _accumulated_step(self, inputs: torch.Tensor, labels: torch.Tensor, pieces: int, measure_grads: bool):
+        n = labels.numel()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        for x, y in zip(inputs.tensor_split(pieces), labels.tensor_split(pieces)):
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+                logits = self.net(x)
+                loss = self.criterion(logits, y)
+            # each piece's mean loss, weighted by its share: the gradients sum to the batch's
+            self.scaler.scale(loss if pieces == 1 else loss * (y.numel() / n)).backward()
+            loss_sum += loss.detach().float() * y.numel()
+            correct += (logits.detach().argmax(1) == y).sum()
+            del logits, loss
+        norms = None
+        if measure_grads:
+            self.scaler.unscale_(self.optimizer)
+            norms = self._block_grad_norms()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return loss_sum / n, correct, norms
+
+    def _memory_fallback(self, phase: str, old: int, new: int) -> None:
+        """Tell the log and the window that batches now run in pieces of `new` images."""
+        batch = self.config.batch_size
+        where = memory_name(self.device)
+        if phase == "training":
+            pieces = math.ceil(batch / new)
+            message = (
+                f"out of {where} with {old} images at once: each batch of {batch} now runs as {pieces} pieces "
+                f"of up to {new}, with the gradients accumulated, so training goes on with the same batch size"
+            )
+        else:
+            message = f"out of {where} during {phase} with {old} images at once: carrying on with {new} at a time"
+        self._log(message, "warning")
+        self._emit(MemoryFallback(phase, batch, new, message))
 
     def _train_batches(self):
         """(inputs, labels) on the device for one epoch: augmented images, or the
@@ -593,7 +729,7 @@ class Trainer:
                 self._note_broken(batch.errors)
                 if batch.labels.numel():
                     with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-                        bank.add(batch.indices, backbone(self._device_images(batch, augment=False)))
+                        bank.add(batch.indices, self._eval_memory(backbone, self._device_images(batch, augment=False)))
             banks.append(bank)
         self.net = self.model.fc
         self._log(
@@ -668,7 +804,7 @@ class Trainer:
         for inputs, labels in self._val_batches():
             self.control.check()
             with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-                logits = self.net(inputs)
+                logits = self._eval_memory(self.net, inputs)
             loss_sum += nn.functional.cross_entropy(logits.float(), labels, reduction="sum")
             preds = logits.argmax(1)
             cells = labels * n_classes + preds
@@ -721,10 +857,15 @@ class Trainer:
             "train": [[p, l] for p, l in self.scan.train],
             "val": [[p, l] for p, l in self.scan.val],
             "skipped": [[s.path, s.reason] for s in self.skipped],
+            "memory_pieces": self._memory_pieces(),
         }
         if self.scaler.is_enabled():
             state["scaler"] = self.scaler.state_dict()
         ckpt.save_checkpoint(self.run_dir, state)
+
+    def _memory_pieces(self) -> dict:
+        """The most images per pass that fit, where a batch had to be split (else None)."""
+        return {"training": self._train_memory.piece, "validation": self._eval_memory.piece}
 
     def _write_summary(self, status: str, epochs_completed: int) -> None:
         summary = {
@@ -741,7 +882,19 @@ class Trainer:
             "confusion_matrix": self.best_confusion,
             "device": describe_device(self.device),
         }
-        ckpt.atomic_write_json(self.run_dir / runs.SUMMARY, summary)
+        if any(self._memory_pieces().values()):  # batches ran in pieces after running out of memory
+            summary["memory_pieces"] = self._memory_pieces()
+        if status == "running":
+            summary["pid"] = os.getpid()  # a "running" run whose process is gone was interrupted
+        path = self.run_dir / runs.SUMMARY
+        try:
+            ckpt.atomic_write_json(path, summary)
+        except OSError:
+            if status == "running":
+                raise
+            # a full disk has no room for a second copy: how the run ended still goes in,
+            # over the old summary's own space
+            ckpt.overwrite_in_place(path, json.dumps(summary, indent=2) + "\n")
 
 
 def _megabytes(n: int) -> str:

@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 
-__all__ = ["run", "create_application", "seconds_since_process_start"]
+__all__ = ["run", "create_application", "install_signal_handlers", "seconds_since_process_start"]
 
 _IMPORTED_AT = time.monotonic()
 
@@ -88,14 +88,31 @@ def run(argv: list[str] | None = None) -> int:
 
         QTimer.singleShot(0, report)
 
-    # Ctrl+C in the terminal closes the window like Ctrl+Q (asking first mid-run)
-    signal.signal(signal.SIGINT, lambda *_: window.close())
-    heartbeat = QTimer()
-    heartbeat.timeout.connect(lambda: None)  # lets Python notice the signal
-    heartbeat.start(250)
-
+    heartbeat = install_signal_handlers(app, window)
     app.aboutToQuit.connect(window.shutdown)
     code = app.exec()
     heartbeat.stop()
     window.shutdown()
     return int(code)
+
+
+def install_signal_handlers(app, window):
+    """Ctrl+C in the terminal closes the window like Ctrl+Q (asking first mid-run).
+    SIGTERM (a logout, a shutdown, `kill`) and SIGHUP (the terminal went away) do not ask:
+    a run in progress stops at its next step and keeps its checkpoint, then the studio
+    quits. Returns the timer that lets Python run the handlers while Qt's loop waits."""
+    from PySide6.QtCore import QTimer
+
+    def terminate(*_) -> None:
+        window.shutdown()  # stops and joins the run; closing no longer asks
+        window.close()
+        app.quit()
+
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    signal.signal(signal.SIGTERM, terminate)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, terminate)
+    heartbeat = QTimer(window)
+    heartbeat.timeout.connect(lambda: None)
+    heartbeat.start(250)
+    return heartbeat

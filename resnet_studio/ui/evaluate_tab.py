@@ -513,7 +513,7 @@ class EvaluateTab(QWidget):
         """Evaluate a run's model on its validation split, in the background."""
         self._pending_run = None
         self._run_dir = str(run_dir)
-        if not (Path(run_dir) / "model.safetensors").is_file():
+        if not (Path(run_dir) / "model.safetensors").exists():  # a folder in its place: the load says so
             self._show_empty(f"{Path(run_dir).name} has no saved model yet: it is saved when an epoch finishes.")
             return
         self._label = self._label if self._label and self._label.startswith(Path(run_dir).name) else Path(run_dir).name

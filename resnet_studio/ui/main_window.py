@@ -238,6 +238,7 @@ class MainWindow(QMainWindow):
         c.epochEnded.connect(self._on_epoch_end)
         c.finished.connect(self._on_run_finished)
         c.failed.connect(self._on_run_failed)
+        c.memoryFallback.connect(self._on_memory_fallback)
         self.runs_panel.openRequested.connect(self.open_run)
         self.runs_panel.resumeRequested.connect(lambda path: self.start_training(resume_dir=path))
         self.runs_panel.compareRequested.connect(self.compare_runs)
@@ -320,9 +321,7 @@ class MainWindow(QMainWindow):
         history = None
         try:
             if resume_dir:
-                from resnet_studio.engine.trainer import TrainConfig
-
-                config = TrainConfig.from_dict(engine_runs.read_json(Path(resume_dir) / engine_runs.CONFIG))
+                config = self._resume_config(resume_dir)
                 history = engine_runs.read_metrics(resume_dir)
                 title = f"resuming {Path(resume_dir).name}"
             else:
@@ -341,6 +340,38 @@ class MainWindow(QMainWindow):
         self.controller.start(config, resume_dir=resume_dir)
         self.statusBar().showMessage("Preparing the run…")
         return True
+
+    @staticmethod
+    def _resume_config(resume_dir: str):
+        """The TrainConfig of a run to resume; StudioError naming the file when it cannot be."""
+        from dataclasses import fields, replace
+
+        from resnet_studio.engine.errors import StudioError
+        from resnet_studio.engine.trainer import TrainConfig
+
+        name = Path(resume_dir).name
+        config_path = Path(resume_dir) / engine_runs.CONFIG
+        if not config_path.is_file():
+            raise StudioError(f"{name} is not a run folder (it has no {engine_runs.CONFIG})")
+        if (Path(resume_dir) / engine_runs.CHECKPOINT).is_dir():
+            raise StudioError(f"{engine_runs.CHECKPOINT} in {name} is a folder, not a checkpoint file")
+        try:
+            saved = engine_runs.read_json(config_path)
+            for field in fields(TrainConfig):  # a value of the wrong type: name the setting
+                value, kinds = saved.get(field.name), {"int": int, "float": (int, float), "str": str, "bool": bool}
+                allowed = [kinds[t.strip()] for t in str(field.type).split("|") if t.strip() in kinds]
+                if value is not None and allowed and (isinstance(value, bool) != (bool in allowed) or not isinstance(value, tuple(allowed))):
+                    raise StudioError(f"{engine_runs.CONFIG} of {name} has a bad {field.name}: {value!r:.40}")
+            config = TrainConfig.from_dict(saved)
+            replace(config, weights="none").validate()  # the start weights are not read again on resume
+        except StudioError as exc:
+            if str(exc).startswith(engine_runs.CONFIG):
+                raise
+            raise StudioError(f"{engine_runs.CONFIG} of {name} has a bad setting: {exc}") from None
+        except (OSError, ValueError, TypeError) as exc:
+            text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise StudioError(f"{engine_runs.CONFIG} of {name} is damaged or incomplete ({text})") from None
+        return config
 
     def open_run(self, run_dir: str) -> None:
         """Show a past run's curves and load its model for prediction."""
@@ -362,7 +393,7 @@ class MainWindow(QMainWindow):
 
     def load_model(self, run_dir: str) -> None:
         """Load a run's model in the background and hand it to the Predict tab."""
-        if not (Path(run_dir) / engine_runs.MODEL).is_file():
+        if not (Path(run_dir) / engine_runs.MODEL).exists():  # a folder in its place: the load says so
             self.statusBar().showMessage(f"{Path(run_dir).name} has no saved model yet (no epoch finished).", 8000)
             return
 
@@ -397,7 +428,7 @@ class MainWindow(QMainWindow):
             run_dir = QFileDialog.getExistingDirectory(self, "Export the model of a run", str(start if start.is_dir() else Path.home()))
             if not run_dir:
                 return None
-        if not (Path(run_dir) / engine_runs.MODEL).is_file():
+        if not (Path(run_dir) / engine_runs.MODEL).exists():
             self.statusBar().showMessage(f"{Path(run_dir).name} has no saved model to export yet.", 8000)
             return None
         dialog = ExportDialog(str(run_dir), self)
@@ -505,6 +536,12 @@ class MainWindow(QMainWindow):
         if result.model_path and not self._closed:
             self.load_model(result.run_dir)
             self.evaluate_tab.set_run(result.run_dir)
+
+    def _on_memory_fallback(self, event) -> None:
+        """Training, or its validation, went on in smaller pieces after running out of memory."""
+        title = "Out of memory: carrying on with smaller batches"
+        self.train_tab.show_warning(title, event.message[0].upper() + event.message[1:])
+        self.statusBar().showMessage(f"{title} ({event.piece_size} images at a time)", 15000)
 
     def _on_run_failed(self, message: str) -> None:
         self.runs_panel.refresh()

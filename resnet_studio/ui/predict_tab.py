@@ -522,6 +522,8 @@ class PredictTab(QWidget):
         self._imagenet_state = "idle"  # idle, loading, ready, failed
         self._imagenet_error = ""
         self._imagenet_enabled = True
+        # the message of the last model that could not be opened: shown until dismissed or replaced
+        self._open_error: str | None = None
         self._load_task: BackgroundTask | None = None
         self._predict_task: BackgroundTask | None = None
         self._generation = 0
@@ -788,6 +790,7 @@ class PredictTab(QWidget):
     def open_model(self, path: str) -> None:
         """Load a model from a run folder, model.safetensors or model.json (in the background)."""
         self._cancel_load()
+        self._open_error = None
         self.banner.show_message("info", "Opening the model…", _html(str(path)))
         gen = self._load_generation = getattr(self, "_load_generation", 0) + 1
         label = _model_label_for(path)
@@ -803,6 +806,7 @@ class PredictTab(QWidget):
 
     def use_imagenet_model(self) -> None:
         self._cancel_load()
+        self._open_error = None
         self._imagenet_state = "idle"
         self._set_model(None, "", "none")
         self._maybe_load_imagenet(force=True)
@@ -894,6 +898,8 @@ class PredictTab(QWidget):
 
     def _set_model(self, predictor, label: str, source: str) -> None:
         changed = predictor is not self._predictor
+        if predictor is not None and source == "custom":
+            self._open_error = None  # another model chosen: the failed one no longer matters
         self._predictor = predictor
         self._source = source if predictor is not None else "none"
         self._label = label if predictor is not None else ""
@@ -952,15 +958,11 @@ class PredictTab(QWidget):
         if gen != getattr(self, "_load_generation", 0):
             return
         self._load_task = None
-        self._update_banner()
-        self.banner.show_message(
-            "error",
-            "Could not open the model",
-            _html(message),
-            [("Open another…", self.open_model_file), ("Dismiss", self._update_banner_dismiss)],
-        )
+        self._open_error = message
+        self._update_banner()  # shows it, and keeps showing it whatever else updates the banner
 
     def _update_banner_dismiss(self) -> None:
+        self._open_error = None
         self.banner.hide()
         self._update_banner()
 
@@ -984,7 +986,15 @@ class PredictTab(QWidget):
 
     def _update_banner(self) -> None:
         self._update_model_label()
-        if self._predictor is not None and self._source == "custom":
+        if self._open_error is not None:
+            self.banner.show_message(
+                "error",
+                "Could not open the model",
+                _html(self._open_error)
+                + ("<br>The model in use is unchanged." if self._predictor is not None else ""),
+                [("Open another…", self.open_model_file), ("Dismiss", self._update_banner_dismiss)],
+            )
+        elif self._predictor is not None and self._source == "custom":
             self.banner.hide()
         elif self._predictor is not None:
             self.banner.show_message(

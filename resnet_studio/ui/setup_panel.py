@@ -114,6 +114,13 @@ def _make_demo(task: BackgroundTask, out_dir: str) -> str:
     return str(out)
 
 
+def _check_weights(task: BackgroundTask, path: str) -> dict[int, str]:
+    """{depth: "" or why the file cannot start that depth}; raises for an unreadable or unsafe file."""
+    from resnet_studio.engine.models import check_weights_file
+
+    return check_weights_file(path)
+
+
 def _thumbnails(task: BackgroundTask, examples: dict[str, list[str]]) -> None:
     from resnet_studio.engine.data import load_image
 
@@ -678,6 +685,9 @@ class SetupPanel(QWidget):
         self._valid: bool | None = None
         self._messages: dict[str, tuple[str, str]] = {}  # field -> (kind, text)
         self._arch: tuple[int, int, str] | None = None
+        # the weights file's contents, checked in the background: (path, size, mtime) -> verdicts
+        self._weights_checked: dict[tuple, dict[int, str] | str] = {}
+        self._weights_checking: tuple | None = None
 
         self._tasks = TaskGroup()
         self._summary = DataSummaryWidget(tasks=self._tasks)
@@ -1311,6 +1321,47 @@ class SetupPanel(QWidget):
             return self.weights_path.text().strip()
         return key
 
+    def weights_file_problem(self) -> str:
+        """Why the chosen weights file cannot start the chosen depth ("" when it can, or while
+        it is still being checked in the background)."""
+        kind, text = self._messages.get("weights", ("", ""))
+        return text if kind == "error" else ""
+
+    def is_checking_weights(self) -> bool:
+        return self._weights_checking is not None
+
+    def _weights_problem(self, path: str) -> str:
+        """The checked verdict for `path` at the current depth; starts a check if none is known.
+        Until it is known the choice counts as valid: the run itself refuses a bad file too."""
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return ""
+        key = (path, stat.st_size, stat.st_mtime_ns)
+        verdict = self._weights_checked.get(key)
+        if verdict is None:
+            if self._weights_checking != key and not self._tasks.closed:
+                self._weights_checking = key
+                self._tasks.start(
+                    _check_weights,
+                    path,
+                    on_result=lambda v: self._on_weights_checked(key, v),
+                    on_error=lambda message: self._on_weights_checked(key, message),
+                    receiver=self,
+                    name="check-weights",
+                )
+            return ""
+        if isinstance(verdict, str):  # unreadable or refused; the message starts with the file's name
+            return verdict
+        problem = verdict.get(self.depth_table.depth(), "")
+        return _sentence(problem) if problem else ""
+
+    def _on_weights_checked(self, key: tuple, verdict) -> None:
+        self._weights_checked[key] = verdict
+        if self._weights_checking == key:
+            self._weights_checking = None
+        self._revalidate()
+
     def _parse_lr(self) -> float | str | None:
         text = self.lr_edit.text().strip().replace(",", ".")
         if not text or text.lower() == "auto":
@@ -1341,10 +1392,16 @@ class SetupPanel(QWidget):
             path = self.weights_path.text().strip()
             if not path:
                 messages["weights"] = ("error", "Choose a weights file (.safetensors, .pt or .pth).")
+            elif Path(path).expanduser().is_dir():
+                messages["weights"] = ("error", f"{path} is a folder: choose a weights file (.safetensors, .pt or .pth).")
             elif not Path(path).expanduser().is_file():
                 messages["weights"] = ("error", f"Weights file not found: {path}")
             elif Path(path).suffix.lower() not in WEIGHTS_SUFFIXES:
                 messages["weights"] = ("error", "Use a .safetensors, .pt or .pth file.")
+            else:
+                problem = self._weights_problem(str(Path(path).expanduser()))
+                if problem:
+                    messages["weights"] = ("error", problem)
         # trainable
         if self.weights_combo.currentData() == "none" and self.trainable_combo.currentData() != "all":
             messages["trainable"] = (

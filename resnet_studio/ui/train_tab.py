@@ -1,7 +1,10 @@
 """The Train tab: Start / Pause / Stop, progress, live curves and the run's log.
 
-Curves are created once; new points go into numpy buffers that double when full and
-each curve gets one `setData` per update (updates arrive throttled by the worker).
+Curves are created once; new points go into numpy buffers that double when full, up to
+a bound (MAX_SERIES_POINTS a curve: beyond it a curve halves its resolution by min/max
+decimation, so memory stays flat however long the run), and each curve gets one
+`setData` per update (updates arrive throttled by the worker). The log keeps its last
+MAX_LOG_LINES lines.
 The plots (and pyqtgraph's import, ~0.7 s) are built just after the window first shows,
 so they never delay it.
 Step curves use peak downsampling and clip-to-view, so a 100,000-step run redraws
@@ -47,6 +50,13 @@ LR_COLOR = "#2a9d8f"
 GPU_COLOR = "#9b59b6"
 SMOOTHING = 0.95  # EMA factor of the smoothed step curves (bias-corrected)
 MAX_LOG_LINES = 5000
+# Points a curve keeps at most (GrowingSeries). 2**17: a 100,000-step run is drawn from
+# every step; past the bound a curve keeps 32,768-65,536 min/max pairs, 16 or more to each
+# pixel column of a 2,000 px plot. What pyqtgraph draws is peak-downsampled to the plot's
+# width anyway; the buffer's size only sets the O(n) work of each update (setData and the
+# downsampling: measured ~1 ms a curve at 131k points, ~6 ms at 1M) and the memory
+# (2 x 8 bytes a point: ~2.5 MB a curve at most). benchmarks/long_run.py measures it.
+MAX_SERIES_POINTS = 131_072
 
 SERIES_NAMES = (
     "train_loss",  # per step, raw
@@ -61,38 +71,133 @@ SERIES_NAMES = (
 
 
 class GrowingSeries:
-    """x/y points in numpy buffers that double when full: amortised O(1) appends."""
+    """x/y points in numpy buffers that grow up to `max_points`, then keep their shape.
 
-    def __init__(self, capacity: int = 1024):
+    Up to `max_points` every point is kept as given (amortised O(1) appends into buffers
+    that double). Beyond it the series halves its resolution, evenly over the whole run:
+    every four consecutive points become two, the lowest and the highest of them at their
+    own x and in their order (min/max decimation), and points that arrive later are
+    reduced the same way in buckets of as many raw points as one stored pair now stands
+    for. So a long series keeps about `max_points / 2` to `max_points` points, every one
+    of them a point that was added: with the default, 32,768 or more min/max pairs
+    across the run, 16 or more to each pixel column of a plot 2,000 px wide, so each
+    column's lowest and highest value (what a line plot draws there) is kept, but for a
+    bucket astride two columns. Measured: 300,000 and 1,000,000 noisy steps drawn from the
+    kept points changed under 1% of the loss plot's pixels, nearly all by antialiasing
+    shades. The first point and the latest few (fewer than one bucket) are kept as given,
+    so the curve starts and ends where the run did, and the series' minimum and maximum
+    (a loss spike, the peak memory) are never lost. NaNs are dropped from a bucket unless
+    it holds nothing else. Memory: at most 16 bytes x 1.25 `max_points` a series.
+    """
+
+    def __init__(self, capacity: int = 1024, max_points: int = MAX_SERIES_POINTS):
+        if max_points < 16:
+            raise ValueError("max_points must be at least 16")
+        self.max_points = int(max_points)
+        self._chunk = max(4, self.max_points // 4)  # raw points appended per round of reduction
+        capacity = max(4, min(int(capacity), self.max_points + self._chunk))
         self._x = np.empty(capacity, dtype=np.float64)
         self._y = np.empty(capacity, dtype=np.float64)
-        self._n = 0
+        self.clear()
 
     def __len__(self) -> int:
         return self._n
 
+    @property
+    def raw_count(self) -> int:
+        """How many points were added since the last clear (kept or reduced)."""
+        return self._raw
+
+    @property
+    def nbytes(self) -> int:
+        """Memory of the buffers (bounded by `max_points`)."""
+        return self._x.nbytes + self._y.nbytes
+
+    @property
+    def points_per_bucket(self) -> int:
+        """Raw points that one stored min/max pair stands for now (1: nothing reduced yet)."""
+        return 1 if self._level == 0 else 2 ** (self._level + 1)
+
     def extend(self, xs, ys) -> None:
-        xs = np.asarray(xs, dtype=np.float64)
-        ys = np.asarray(ys, dtype=np.float64)
-        need = self._n + len(xs)
-        if need > len(self._x):
-            capacity = len(self._x)
-            while capacity < need:
-                capacity *= 2
-            for name in ("_x", "_y"):
-                grown = np.empty(capacity, dtype=np.float64)
-                grown[: self._n] = getattr(self, name)[: self._n]
-                setattr(self, name, grown)
-        self._x[self._n : need] = xs
-        self._y[self._n : need] = ys
-        self._n = need
+        xs = np.asarray(xs, dtype=np.float64).reshape(-1)
+        ys = np.asarray(ys, dtype=np.float64).reshape(-1)
+        if len(xs) != len(ys):
+            raise ValueError(f"{len(xs)} x values but {len(ys)} y values")
+        for start in range(0, len(xs), self._chunk):
+            self._append(xs[start : start + self._chunk], ys[start : start + self._chunk])
 
     def data(self) -> tuple[np.ndarray, np.ndarray]:
-        """Views of the filled part (not copies: appends never touch them)."""
+        """Views of the kept points; valid until the next extend (copy them to keep them)."""
         return self._x[: self._n], self._y[: self._n]
 
     def clear(self) -> None:
-        self._n = 0
+        self._n = 0  # points stored: [0] the first point, [1, _tail) min/max pairs, [_tail, _n) as given
+        self._tail = 1
+        self._level = 0  # 0: nothing reduced; k: each stored pair stands for 2**(k+1) raw points
+        self._raw = 0
+
+    # ------------------------------------------------------------ internals
+
+    def _append(self, xs: np.ndarray, ys: np.ndarray) -> None:
+        n, k = self._n, len(xs)
+        if n + k > len(self._x):
+            capacity = len(self._x)
+            while capacity < n + k:
+                capacity *= 2
+            capacity = min(capacity, self.max_points + self._chunk)
+            for name in ("_x", "_y"):
+                grown = np.empty(capacity, dtype=np.float64)
+                grown[:n] = getattr(self, name)[:n]
+                setattr(self, name, grown)
+        self._x[n : n + k] = xs
+        self._y[n : n + k] = ys
+        self._n = n + k
+        self._raw += k
+        if self._level:
+            self._reduce_tail(self.points_per_bucket)
+        while self._n > self.max_points:
+            if self._level == 0:  # the first time: buckets of 4 points, reduced to 2
+                self._level = 1
+                self._reduce_tail(self.points_per_bucket)
+            elif self._tail - 1 >= 4:  # halve the resolution of what is reduced already
+                self._tail = 1 + self._pairs(1, self._tail, 4)
+                self._level += 1
+                self._reduce_tail(self.points_per_bucket)
+            else:  # (only with a tiny max_points and a huge run) reduce the latest points further
+                self._reduce_tail(4)
+
+    def _reduce_tail(self, bucket: int) -> None:
+        """Reduce the whole buckets of the as-given tail to min/max pairs, in place."""
+        full = (self._n - self._tail) // bucket * bucket
+        if full:
+            end = self._tail + full
+            self._tail += self._pairs(self._tail, end, bucket)
+
+    def _pairs(self, start: int, end: int, group: int) -> int:
+        """Replace points [start, end) by two points per `group` (the leftover, fewer than
+        `group`, stays as it is); move the rest of the series up. Returns the new length
+        of [start, end)."""
+        groups = (end - start) // group
+        stop = start + groups * group
+        x = self._x[start:stop].reshape(groups, group)
+        y = self._y[start:stop].reshape(groups, group)
+        nan = np.isnan(y)
+        lo = np.where(nan, np.inf, y).argmin(axis=1)
+        hi = np.where(nan, -np.inf, y).argmax(axis=1)
+        first, second = np.minimum(lo, hi), np.maximum(lo, hi)
+        rows = np.arange(groups)
+        out_x = np.empty((groups, 2))
+        out_y = np.empty((groups, 2))
+        out_x[:, 0], out_x[:, 1] = x[rows, first], x[rows, second]
+        out_y[:, 0], out_y[:, 1] = y[rows, first], y[rows, second]
+        kept = 2 * groups
+        rest = self._n - stop  # leftover of the range and everything after it
+        self._x[start : start + kept] = out_x.reshape(-1)
+        self._y[start : start + kept] = out_y.reshape(-1)
+        self._x[start + kept : start + kept + rest] = self._x[stop : self._n].copy()
+        self._y[start + kept : start + kept + rest] = self._y[stop : self._n].copy()
+        self._n = start + kept + rest
+        return kept + (end - stop)
 
 
 def format_duration(seconds: float | None) -> str:
@@ -166,6 +271,9 @@ class TrainTab(QWidget):
 
     startRequested = Signal()
 
+    #: points each curve keeps at most (beyond it, min/max decimation: see GrowingSeries)
+    max_series_points = MAX_SERIES_POINTS
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._controller = None
@@ -186,7 +294,7 @@ class TrainTab(QWidget):
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
         self._clock.timeout.connect(self._tick)
-        self._series = {name: GrowingSeries() for name in SERIES_NAMES}
+        self._series = {name: GrowingSeries(max_points=self.max_series_points) for name in SERIES_NAMES}
         self._build()
         self._set_state("idle")
 
@@ -420,6 +528,17 @@ class TrainTab(QWidget):
             "lr": self.lr_plot.plot(pen=pg.mkPen(LR_COLOR, width=2), antialias=True),
             "gpu_memory": self.gpu_plot.plot(pen=pg.mkPen(GPU_COLOR, width=2), fillLevel=0, brush=faint(GPU_COLOR, 40)),
         }
+        # Drawing dominates a long run's updates: at 100,000 steps across the plots, peak
+        # downsampling at pyqtgraph's 5 samples a pixel left thousands of vertices a curve,
+        # and rendering the tab (1300x850) took about 70 ms, most of the 80 ms between
+        # updates. Smooth curves (EMAs, the schedule) need no min/max envelope: their mean
+        # at 2 samples a pixel draws the same line; GPU memory keeps its peaks, at 2 a pixel.
+        # Rendering then took about 27 ms (measured alternately, 4 x 5 renders each). The
+        # raw loss keeps peak mode at 5 a pixel: thin and not antialiased, it is cheap.
+        for name in ("train_loss_smooth", "batch_acc_smooth", "lr", "gpu_memory"):
+            curve = self._curves[name]
+            curve.opts["autoDownsampleFactor"] = 2.0
+            curve.setDownsampling(auto=True, method="peak" if name == "gpu_memory" else "mean")
         self.gpu_plot.hide()
 
         grid = QGridLayout(box)
@@ -539,9 +658,23 @@ class TrainTab(QWidget):
     def show_error(self, message: str, title: str = "Training failed") -> None:
         self.banner.show_message("error", title, html.escape(message), actions=[("Dismiss", self.banner.hide)])
 
+    def show_warning(self, title: str, message: str) -> bool:
+        """A warning in the tab's banner (e.g. training went on with a smaller batch after
+        the GPU ran out of memory), with a Dismiss button; plain text. An error banner
+        already shown stays (errors win): then nothing is shown and False is returned.
+        The banner goes away with Dismiss, or when the next run begins."""
+        if self.error_message():
+            return False
+        self.banner.show_message("warning", title, html.escape(message), actions=[("Dismiss", self.banner.hide)])
+        return True
+
     def error_message(self) -> str:
         """The message of the error banner, or '' when none is shown."""
-        return self.banner.message() if self.banner.isVisibleTo(self) else ""
+        return self.banner.message() if self.banner.isVisibleTo(self) and self.banner.kind == "error" else ""
+
+    def warning_message(self) -> str:
+        """The message of the warning banner, or '' when none is shown."""
+        return self.banner.message() if self.banner.isVisibleTo(self) and self.banner.kind == "warning" else ""
 
     def state(self) -> str:
         return self._state

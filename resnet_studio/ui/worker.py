@@ -131,6 +131,7 @@ class TrainWorker(QObject):
     stepsReady = Signal(object)  # tuple[StepEnd, ...], oldest first
     epochEnded = Signal(object)  # EpochEnd
     logMessage = Signal(str, str)  # level ("info", "warning", "error"), message
+    memoryFallback = Signal(object)  # MemoryFallback: batches now run in smaller pieces
     finished = Signal(object)  # RunFinished, status "completed" or "cancelled"
     failed = Signal(str)  # a readable one-line message
 
@@ -222,6 +223,8 @@ class TrainWorker(QObject):
             self.epochEnded.emit(event)
         elif isinstance(event, ev.LogMessage):
             self.logMessage.emit(event.level, event.message)
+        elif isinstance(event, ev.MemoryFallback):
+            self.memoryFallback.emit(event)
         elif isinstance(event, ev.RunStarted):
             self.run_dir = event.run_dir
             self.runStarted.emit(event)
@@ -255,7 +258,7 @@ _OUT_OF_MEMORY = "out of memory: try a smaller batch size, a smaller image size 
 def _friendly(message: str) -> str:
     """Memory exhaustion, whatever the wording, as advice; other messages as they are."""
     lowered = message.lower()
-    if "gpu memory" in lowered:  # the engine's own advice already
+    if "gpu memory" in lowered or "out of memory even with" in lowered:  # the engine's own advice already
         return message
     if "out of memory" in lowered or "can't allocate memory" in lowered or "cannot allocate memory" in lowered:
         return _OUT_OF_MEMORY
@@ -273,6 +276,7 @@ class TrainingController(QObject):
     stepsReady = Signal(object)  # tuple[StepEnd, ...]
     epochEnded = Signal(object)  # EpochEnd
     logMessage = Signal(str, str)  # level, message
+    memoryFallback = Signal(object)  # MemoryFallback
     finished = Signal(object)  # RunFinished (completed or cancelled)
     failed = Signal(str)  # message
     runningChanged = Signal(bool)
@@ -319,6 +323,7 @@ class TrainingController(QObject):
         worker.stepsReady.connect(self.stepsReady)
         worker.epochEnded.connect(self.epochEnded)
         worker.logMessage.connect(self.logMessage)
+        worker.memoryFallback.connect(self.memoryFallback)
         thread.started.connect(worker.run)
         thread.finished.connect(self._on_thread_finished)
         self._thread, self._worker, self._paused = thread, worker, False
