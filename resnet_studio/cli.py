@@ -421,38 +421,6 @@ class _StopOnSignal:
         self.stop(signum)
 
 
-def _resume_config(config_class, saved: dict, config_path: Path):
-    """The TrainConfig a run folder's config.json describes; a damaged one is a UsageError
-    that names the file and the setting (never a traceback from deep in the trainer)."""
-    if not isinstance(saved, dict):
-        raise UsageError(f"{config_path} is not a run configuration")
-    if not saved.get("data_dir"):
-        raise UsageError(f"{config_path} has no data_dir: give the data folder too (train DATA --resume RUN_DIR)")
-    kinds = {"int": int, "float": (int, float), "str": str, "bool": bool}
-    for field in dataclasses.fields(config_class):
-        if field.name not in saved:
-            continue
-        value = saved[field.name]
-        allowed = [t.strip() for t in str(field.type).split("|")]
-        if value is None and "None" in allowed:
-            continue
-        ok = any(t in kinds and isinstance(value, kinds[t]) and not (t != "bool" and isinstance(value, bool)) for t in allowed)
-        if not ok and any(t in kinds for t in allowed):
-            wanted = " or ".join(t for t in allowed if t in kinds)
-            raise UsageError(f"{config_path} has a bad {field.name}: {json.dumps(value)[:40]} (should be {wanted})")
-    from .engine.errors import StudioError
-
-    try:
-        config = config_class.from_dict(saved)
-        # the start weights are not read again on resume: a moved weights file is no reason to refuse
-        dataclasses.replace(config, weights="none").validate()
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"{config_path} is damaged: {_one_line(exc)}") from None
-    except StudioError as exc:  # a setting out of range
-        raise UsageError(f"{config_path} has a bad setting: {exc}") from None
-    return config
-
-
 def _cmd_train(args) -> int:
     from .engine import runs, trainer
 
@@ -504,7 +472,9 @@ def _cmd_train(args) -> int:
         ignored = sorted(k for k in given if k not in ("epochs", "data_dir"))
         if ignored:
             _note(f"note: a resumed run keeps its own settings; ignoring {', '.join(ignored)}")
-        config = _resume_config(trainer.TrainConfig, {**saved, **given}, config_path)
+        if not {**saved, **given}.get("data_dir"):
+            raise UsageError(f"{config_path} has no data_dir: give the data folder too (train DATA --resume RUN_DIR)")
+        config = trainer.TrainConfig.from_saved({**saved, **given}, str(config_path))
     else:
         config = trainer.TrainConfig(**{**TRAIN_DEFAULTS, **given})
 

@@ -83,6 +83,33 @@ class TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
+    @classmethod
+    def from_saved(cls, data, source: str) -> "TrainConfig":
+        """The settings of a run to resume, from its config.json. `source` names the file in
+        the StudioError raised for a missing data_dir, a value of the wrong type or one out
+        of range (the start weights are not checked: a resume does not read them again)."""
+        if not isinstance(data, dict):
+            raise StudioError(f"{source} is not a run configuration")
+        if not data.get("data_dir"):
+            raise StudioError(f"{source} has no data_dir")
+        kinds = {"int": int, "float": (int, float), "str": str, "bool": bool}
+        for field in fields(cls):
+            if data.get(field.name) is None:
+                continue  # absent or None: the default (validate() rejects a None that cannot be)
+            value = data[field.name]
+            allowed = [t.strip() for t in str(field.type).split("|") if t.strip() in kinds]
+            fits = any(isinstance(value, kinds[t]) and (t == "bool") == isinstance(value, bool) for t in allowed)
+            if allowed and not fits:
+                raise StudioError(
+                    f"{source} has a bad {field.name}: {json.dumps(value)[:40]} (should be {' or '.join(allowed)})"
+                )
+        config = cls.from_dict(data)
+        try:
+            replace(config, weights="none").validate()
+        except StudioError as exc:
+            raise StudioError(f"{source} has a bad setting: {exc}") from None
+        return config
+
     @property
     def pretrained(self) -> bool:
         return str(self.weights) != "none"
@@ -240,8 +267,8 @@ class Trainer:
         if self.resume_dir:
             resume_state = self._load_resume()  # the run's own settings replace self.config
         cfg = self.config
-        # a resumed run does not read its starting weights again: the file may be gone
-        (replace(cfg, weights="none") if self.resume_dir else cfg).validate()
+        if not self.resume_dir:  # (a resumed run's settings were checked as they were read)
+            cfg.validate()
         self._check_writable()  # before the folder scan, which can take a while
         self.device = resolve_device(cfg.device)
         self.scan: DatasetScan = scan_dataset(cfg.data_dir, cfg.val_split, cfg.seed)
@@ -360,9 +387,7 @@ class Trainer:
     def _check_writable(self) -> None:
         """Refuse a runs folder that cannot be written, before any work is done."""
         folder = self._output_folder()
-        existing = folder
-        while not existing.exists() and existing.parent != existing:
-            existing = existing.parent  # the runs folder is made later, once the data checks pass
+        existing = _existing_ancestor(folder)  # the runs folder is made later, once the data checks pass
         try:
             if not existing.is_dir():
                 raise NotADirectoryError(20, "not a folder")
@@ -380,8 +405,7 @@ class Trainer:
         if not self.resume_dir:
             needed *= 2  # a resumed run's old files are already on the disk
         needed += 16 * 2**20  # metrics, summary, config
-        while not folder.exists() and folder.parent != folder:
-            folder = folder.parent
+        folder = _existing_ancestor(folder)
         try:
             free = shutil.disk_usage(folder).free
         except OSError:
@@ -409,10 +433,10 @@ class Trainer:
             raise StudioError(f"not a run folder (no {runs.CONFIG}): {run_dir}")
         try:
             saved = runs.read_json(run_dir / runs.CONFIG)
-            # a resumed run keeps its own settings; only the number of epochs may change
-            self.config = TrainConfig.from_dict({**saved, "epochs": self.config.epochs})
-        except (OSError, ValueError, TypeError) as exc:
+        except (OSError, ValueError) as exc:
             raise StudioError(f"cannot resume: {runs.CONFIG} in {run_dir} is damaged ({exc})".splitlines()[0]) from None
+        # a resumed run keeps its own settings; only the number of epochs may change
+        self.config = TrainConfig.from_saved({**saved, "epochs": self.config.epochs}, f"{runs.CONFIG} in {run_dir}")
         if not (run_dir / runs.CHECKPOINT).exists():
             self._resume_note = "no checkpoint yet (the run ended in its first epoch): starting again from epoch 1"
             return None
@@ -895,6 +919,13 @@ class Trainer:
             # a full disk has no room for a second copy: how the run ended still goes in,
             # over the old summary's own space
             ckpt.overwrite_in_place(path, json.dumps(summary, indent=2) + "\n")
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """`path`, or the nearest folder above it that exists."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
 
 
 def _megabytes(n: int) -> str:

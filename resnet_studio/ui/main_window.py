@@ -344,8 +344,6 @@ class MainWindow(QMainWindow):
     @staticmethod
     def _resume_config(resume_dir: str):
         """The TrainConfig of a run to resume; StudioError naming the file when it cannot be."""
-        from dataclasses import fields, replace
-
         from resnet_studio.engine.errors import StudioError
         from resnet_studio.engine.trainer import TrainConfig
 
@@ -357,21 +355,10 @@ class MainWindow(QMainWindow):
             raise StudioError(f"{engine_runs.CHECKPOINT} in {name} is a folder, not a checkpoint file")
         try:
             saved = engine_runs.read_json(config_path)
-            for field in fields(TrainConfig):  # a value of the wrong type: name the setting
-                value, kinds = saved.get(field.name), {"int": int, "float": (int, float), "str": str, "bool": bool}
-                allowed = [kinds[t.strip()] for t in str(field.type).split("|") if t.strip() in kinds]
-                if value is not None and allowed and (isinstance(value, bool) != (bool in allowed) or not isinstance(value, tuple(allowed))):
-                    raise StudioError(f"{engine_runs.CONFIG} of {name} has a bad {field.name}: {value!r:.40}")
-            config = TrainConfig.from_dict(saved)
-            replace(config, weights="none").validate()  # the start weights are not read again on resume
-        except StudioError as exc:
-            if str(exc).startswith(engine_runs.CONFIG):
-                raise
-            raise StudioError(f"{engine_runs.CONFIG} of {name} has a bad setting: {exc}") from None
-        except (OSError, ValueError, TypeError) as exc:
+        except (OSError, ValueError) as exc:
             text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise StudioError(f"{engine_runs.CONFIG} of {name} is damaged or incomplete ({text})") from None
-        return config
+        return TrainConfig.from_saved(saved, f"{engine_runs.CONFIG} of {name}")
 
     def open_run(self, run_dir: str) -> None:
         """Show a past run's curves and load its model for prediction."""

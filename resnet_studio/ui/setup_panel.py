@@ -817,7 +817,8 @@ class SetupPanel(QWidget):
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, 4096)
         self.batch_spin.setValue(32)
-        self.batch_spin.setToolTip("Photos per training step. Lower it if the GPU runs out of memory.")
+        self.batch_spin.setToolTip("Photos per training step. If a step does not fit in the GPU's memory, it runs in smaller pieces "
+            "whose gradients add up to the same step, and the log says so.")
         box, self.batch_msg = _field(self.batch_spin)
         form.addRow("Batch size", box)
         self.image_size_spin = QSpinBox()
