@@ -96,9 +96,10 @@ def engine_part(arg: str, quick: bool) -> dict:
     """One tiny run; RSS after each epoch. arg: "head:EPOCHS" or "full:EPOCHS"."""
     import torch
 
+    from resnet_studio.engine.config import TrainConfig
     from resnet_studio.engine.demo import make_demo_dataset
     from resnet_studio.engine.events import EpochEnd, StepEnd
-    from resnet_studio.engine.trainer import TrainConfig, Trainer
+    from resnet_studio.engine.train import Trainer
 
     kind, epochs = arg.split(":")
     epochs = int(epochs)
@@ -151,7 +152,7 @@ def ui_part(arg: str, quick: bool) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from resnet_studio.engine.events import EpochEnd, RunStarted, StepEnd
-    from resnet_studio.ui import train_tab as tt
+    from resnet_studio.ui.train import tab as tt
     from resnet_studio.ui.worker import UiThreadGarbageCollector
 
     app = QApplication.instance() or QApplication(sys.argv)
@@ -369,7 +370,7 @@ def main() -> None:
             print(f"engine, {arg} epochs...", file=sys.stderr, flush=True)
             results["engine"].append(_child("engine", arg, args.quick))
     if "ui" in parts:
-        from resnet_studio.ui.train_tab import MAX_SERIES_POINTS
+        from resnet_studio.ui.train.tab import MAX_SERIES_POINTS
 
         results["ui"] = []
         runs = [("100k", str(MAX_SERIES_POINTS))] * args.repeat

@@ -184,7 +184,7 @@ def eventloop_part(data: str, epochs: int) -> dict:
     from PySide6.QtCore import QElapsedTimer, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from resnet_studio.engine.trainer import TrainConfig
+    from resnet_studio.engine.config import TrainConfig
 
     app = QApplication.instance() or QApplication([])
     config = TrainConfig(data_dir=data, depth=18, weights="none", epochs=epochs, batch_size=32, image_size=64,

@@ -77,7 +77,7 @@ RESUME_CASES = (
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def resnet_state(depth: int = 18, num_classes: int = len(CLASSES)) -> dict[str, torch.Tensor]:
     """A torchvision ResNet's state dict (random weights, seeded)."""
     torch.manual_seed(depth * 1000 + num_classes)

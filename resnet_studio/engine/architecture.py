@@ -21,16 +21,14 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from .config import SETTINGS
 from .errors import StudioError
 from .models import DEPTHS, STAGES, apply_trainable, build_model, frozen_prefixes
 
-__all__ = ["describe", "describe_depth", "format_table", "PAPER_NAMES", "MIN_IMAGE_SIZE"]
+__all__ = ["describe", "describe_depth", "format_table", "PAPER_NAMES"]
 
 # The stage names of He et al. (2016), Table 1, beside torchvision's module names.
 PAPER_NAMES = {"stem": "conv1", "layer1": "conv2_x", "layer2": "conv3_x", "layer3": "conv4_x", "layer4": "conv5_x", "head": "fc"}
-# Five stride-2 steps bring 32 px down to 1x1 before the average pool; smaller images vanish.
-MIN_IMAGE_SIZE = 32
-MAX_IMAGE_SIZE = 4096
 
 
 # ---------------------------------------------------------------- public
@@ -181,7 +179,7 @@ def _describe_cached(depth: int, image_size: int, num_classes: int, trainable: s
         return describe(model, image_size)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _skeleton(depth: int) -> nn.Module:
     """A ResNet on the meta device: every module and parameter shape, no storage."""
     if depth not in DEPTHS:
@@ -215,8 +213,9 @@ def _check_image_size(image_size: int) -> int:
         size = int(image_size)
     except (TypeError, ValueError):
         raise StudioError(f"image size must be a whole number of pixels, not {image_size!r}") from None
-    if not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
-        raise StudioError(f"image size must be between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE} pixels, not {size}")
+    problem = SETTINGS["image_size"].check(size)
+    if problem:
+        raise StudioError(problem)
     return size
 
 

@@ -1,24 +1,25 @@
-"""Saving that survives a crash, loading that never runs code from a file.
+"""Model files and training checkpoints: saved so they survive a crash (io.atomic_write),
+loaded so that nothing in a file ever runs.
 
-Every file is written to a temporary name in the same folder, flushed, fsynced and
-renamed over the old one, so a crash mid-write leaves the previous file whole.
-Model files are safetensors (plain tensors, no code); the training checkpoint is read
-with torch.load(weights_only=True), which refuses anything but tensors and plain data.
+Model files are safetensors (plain tensors, no code) with model.json beside them; the
+training checkpoint is read with torch.load(weights_only=True), which refuses anything
+but tensors and plain data.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
-from typing import Callable, BinaryIO
 
 import torch
 from torch import nn
 
+from . import io
+from .config import DEPTHS, SETTINGS
 from .errors import ModelFileError
 from .models import (
-    DEPTHS,
     build_model,
     check_readable_file,
     load_safetensors_file,
@@ -26,84 +27,19 @@ from .models import (
     sniff_format,
     state_dict_mismatch,
 )
-from .runs import CHECKPOINT, CONFIG, MODEL, MODEL_META, TMP_MARK as _TMP_MARK
+from .runs import CHECKPOINT, CONFIG, MODEL, MODEL_META, Split, read_split
 
 __all__ = [
     "MODEL_FORMAT",
-    "atomic_write",
-    "atomic_write_text",
-    "atomic_write_json",
-    "probe_writable",
-    "overwrite_in_place",
     "save_model",
     "load_model",
+    "read_model_meta",
     "save_checkpoint",
     "load_checkpoint",
+    "saved_split",
 ]
 
 MODEL_FORMAT = "resnet-studio-model"
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
-    """Write `path` through `write(file)` so that it is either the old file or the new one."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
-
-
-def atomic_write_json(path: str | os.PathLike, data: dict) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
-
-
-def overwrite_in_place(path: str | os.PathLike, text: str) -> None:
-    """Rewrite a file through its existing blocks (no temporary copy): the fallback for a
-    small file when the disk is full. Not atomic; the caller has nothing better."""
-    data = text.encode("utf-8")
-    with open(path, "r+b") as f:
-        f.write(data)
-        f.truncate()
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def probe_writable(folder: str | os.PathLike) -> None:
-    """Raise OSError when a file cannot be created, written and synced in `folder`."""
-    probe = Path(folder) / f".write-test{_TMP_MARK}{os.getpid()}"
-    try:
-        with open(probe, "wb") as f:
-            f.write(b"resnet-studio")
-            f.flush()
-            os.fsync(f.fileno())
-    finally:
-        probe.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- model files
@@ -116,8 +52,8 @@ def save_model(model: nn.Module, path: str | os.PathLike, meta: dict) -> None:
     path = Path(path)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     data = save(state, metadata={"format": MODEL_FORMAT})
-    atomic_write(path, lambda f: f.write(data))
-    atomic_write_json(path.with_name(MODEL_META), {"format": MODEL_FORMAT, "format_version": 1, **meta})
+    io.atomic_write(path, lambda f: f.write(data))
+    io.atomic_write_json(path.with_name(MODEL_META), {"format": MODEL_FORMAT, "format_version": 1, **meta})
 
 
 def _model_paths(path: Path) -> tuple[Path, Path]:
@@ -153,7 +89,7 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict]:
         raise ModelFileError(f"{meta_path.name} is a folder, not a model description: {meta_path}")
     if not meta_path.is_file():
         raise ModelFileError(f"{weights_path.name} has no {MODEL_META} beside it: the class names are unknown")
-    meta = _read_model_meta(meta_path)
+    meta = read_model_meta(meta_path)
     depth, classes = meta["depth"], meta["classes"]
     check_readable_file(weights_path, "model file")
     if sniff_format(weights_path) == "pickle":
@@ -176,8 +112,12 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     return model, meta
 
 
-def _read_model_meta(meta_path: Path) -> dict:
-    """model.json, checked: depth, classes and image_size, and resize_size, mean and std if given."""
+def read_model_meta(meta_path: str | os.PathLike) -> dict:
+    """model.json, checked: depth, classes and image_size, and resize_size, mean and std if
+    given (`ModelMeta`); every problem is a one-line ModelFileError naming the file."""
+    from pydantic import ValidationError
+
+    meta_path = Path(meta_path)
     name = meta_path.name
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -189,36 +129,91 @@ def _read_model_meta(meta_path: Path) -> dict:
         raise ModelFileError(f"{name} cannot be read: {exc.strerror or exc}") from None
     if not isinstance(meta, dict):
         raise ModelFileError(f"{name} is not a model description (it holds a JSON {type(meta).__name__})")
-    missing = [k for k in ("depth", "classes", "image_size") if k not in meta]
-    if missing:
-        raise ModelFileError(f"{name} is not a complete model description: it has no {', '.join(missing)}")
-
-    def bad(key: str, wanted: str):
-        return ModelFileError(f"{name} has a bad {key}: {json.dumps(meta[key])[:60]} ({wanted})")
-
-    def is_int(value) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool)
-
-    if not is_int(meta["depth"]) or meta["depth"] not in DEPTHS:
-        raise bad("depth", f"one of {', '.join(map(str, DEPTHS))}")
-    classes = meta["classes"]
-    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c for c in classes):
-        raise bad("classes", "a list of class names")
-    if len(set(classes)) != len(classes):
-        raise bad("classes", "the class names must differ")
-    if not is_int(meta["image_size"]) or not 16 <= meta["image_size"] <= 1024:
-        raise bad("image_size", "a number of pixels from 16 to 1024")
-    if meta.get("resize_size") is not None and (not is_int(meta["resize_size"]) or meta["resize_size"] < meta["image_size"]):
-        raise bad("resize_size", "a number of pixels, at least image_size")
-    for key in ("mean", "std"):
-        value = meta.get(key)
-        if value is None:
-            continue
-        if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
-            raise bad(key, "three numbers, one per colour channel")
-        if key == "std" and not all(v > 0 for v in value):
-            raise bad(key, "three numbers above 0")
+    try:
+        _model_meta_schema().model_validate(meta)
+    except ValidationError as exc:
+        errors = exc.errors()
+        missing = [str(e["loc"][0]) for e in errors if e["type"] == "missing"]
+        if missing:
+            raise ModelFileError(f"{name} is not a complete model description: it has no {', '.join(missing)}") from None
+        first = errors[0]
+        key = str(first["loc"][0]) if first["loc"] else "description"
+        wanted = str(first.get("ctx", {}).get("error", "")) if first["type"] == "value_error" else ""
+        raise ModelFileError(
+            f"{name} has a bad {key}: {json.dumps(meta.get(key))[:60]} ({wanted or _META_WANTED.get(key, 'see the docs')})"
+        ) from None
     return meta
+
+
+_LOW, _HIGH = int(SETTINGS["image_size"].minimum), int(SETTINGS["image_size"].maximum)
+_META_WANTED = {
+    "depth": f"one of {', '.join(map(str, DEPTHS))}",
+    "classes": "a list of class names",
+    "image_size": f"a number of pixels from {_LOW} to {_HIGH}",
+    "resize_size": "a number of pixels, at least image_size",
+    "mean": "three numbers, one per colour channel",
+    "std": "three numbers above 0",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _model_meta_schema():
+    """model.json's schema, as a pydantic model: strict types (true is not a number), the
+    studio's own limits, and any other keys kept (newer versions may add some)."""
+    from typing import Annotated
+
+    from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+    Channels = Annotated[list[float], Field(min_length=3, max_length=3)]
+
+    class ModelMeta(BaseModel):
+        model_config = ConfigDict(strict=True, extra="allow")
+
+        depth: int
+        classes: list[str]
+        image_size: int
+        resize_size: int | None = None
+        mean: Channels | None = None
+        std: Channels | None = None
+
+        @field_validator("depth")
+        @classmethod
+        def _known_depth(cls, value: int) -> int:
+            if value not in DEPTHS:
+                raise ValueError(_META_WANTED["depth"])
+            return value
+
+        @field_validator("classes")
+        @classmethod
+        def _class_names(cls, value: list[str]) -> list[str]:
+            if not value or not all(value):
+                raise ValueError(_META_WANTED["classes"])
+            if len(set(value)) != len(value):
+                raise ValueError("the class names must differ")
+            return value
+
+        @field_validator("image_size")
+        @classmethod
+        def _image_size(cls, value: int) -> int:
+            if not _LOW <= value <= _HIGH:
+                raise ValueError(_META_WANTED["image_size"])
+            return value
+
+        @field_validator("std")
+        @classmethod
+        def _positive(cls, value):
+            if value is not None and not all(v > 0 for v in value):
+                raise ValueError(_META_WANTED["std"])
+            return value
+
+        @field_validator("resize_size")
+        @classmethod
+        def _resize_covers_crop(cls, value, info: ValidationInfo):
+            if value is not None and value < info.data.get("image_size", 0):
+                raise ValueError(_META_WANTED["resize_size"])
+            return value
+
+    return ModelMeta
 
 
 # ---------------------------------------------------------------- training state
@@ -226,7 +221,7 @@ def _read_model_meta(meta_path: Path) -> dict:
 
 def save_checkpoint(run_dir: str | os.PathLike, state: dict) -> None:
     """The full training state (tensors and plain data only), written atomically."""
-    atomic_write(Path(run_dir) / CHECKPOINT, lambda f: torch.save(state, f))
+    io.atomic_write(Path(run_dir) / CHECKPOINT, lambda f: torch.save(state, f))
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
@@ -258,8 +253,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise ModelFileError(f"{name} is damaged: its model entry is not a state dict of tensors")
     try:
         state["classes"] = [str(c) for c in state["classes"]]
-        for key in ("train", "val"):
-            state[key] = [[str(p), int(label)] for p, label in state[key]]
+        for key in ("train", "val"):  # the split, in checkpoints written before split.json
+            if key in state:
+                state[key] = [[str(p), int(label)] for p, label in state[key]]
     except (TypeError, ValueError):
         raise ModelFileError(f"{name} is damaged: its list of classes or images is malformed") from None
     depth = _run_depth(path.parent)
@@ -272,7 +268,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return state
 
 
-_CHECKPOINT_KEYS = {"epoch": int, "model": dict, "optimizer": dict, "scheduler": dict, "classes": list, "train": list, "val": list}
+_CHECKPOINT_KEYS = {"epoch": int, "model": dict, "optimizer": dict, "scheduler": dict, "classes": list}
 
 
 def _run_depth(run_dir: Path) -> int | None:
@@ -283,3 +279,23 @@ def _run_depth(run_dir: Path) -> int | None:
     except (OSError, ValueError, TypeError, AttributeError):
         return None
     return depth if depth in DEPTHS else None
+
+
+def saved_split(run_dir: str | os.PathLike) -> Split | None:
+    """The exact split a run used: its split.json, or, for a run from before split.json
+    existed, the lists its checkpoint kept (memory-mapped: the tensors are not read).
+    None when neither is there."""
+    run_dir = Path(run_dir)
+    split = read_split(run_dir)
+    if split is not None:
+        return split
+    path = run_dir / CHECKPOINT
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # torn, foreign or unsafe: no split to be had from it
+        return None
+    if not isinstance(state, dict) or "train" not in state or "val" not in state:
+        return None
+    return Split.from_dict(state)

@@ -11,10 +11,10 @@ import io
 import os
 import random
 from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -28,6 +28,8 @@ __all__ = [
     "is_image_file",
     "list_image_files",
     "load_image",
+    "open_image",
+    "to_rgb",
     "check_image",
     "scan_dataset",
     "eval_transform",
@@ -70,7 +72,27 @@ def list_image_files(folder: str | os.PathLike) -> list[Path]:
 # ---------------------------------------------------------------- reading one image
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image) -> Image.Image:
+    """A decoded picture as the model sees it: EXIF orientation applied, then RGB (alpha over
+    white, 16-bit scaled, CMYK converted). The one conversion used by training, prediction,
+    Grad-CAM and export, for files and in-memory images alike. Never the same object."""
+    try:
+        oriented = ImageOps.exif_transpose(image)
+    except Exception:  # a damaged EXIF block should not cost the picture
+        oriented = image
+    rgb = _mode_to_rgb(oriented)
+    return image.copy() if rgb is image else rgb
+
+
+def open_image(item, min_size: int | None = None) -> Image.Image:
+    """`item` as an RGB picture: a PIL image through to_rgb, a path, bytes or file object
+    through load_image. Raises ImageError for a file that cannot be read."""
+    if isinstance(item, Image.Image):
+        return to_rgb(item)
+    return load_image(item, min_size=min_size)
+
+
+def _mode_to_rgb(im: Image.Image) -> Image.Image:
     """Any mode to RGB, the right way: alpha over white, 16-bit scaled, CMYK converted."""
     if im.mode == "RGB":
         return im
@@ -170,13 +192,7 @@ def load_image(source, min_size: int | None = None) -> Image.Image:
                 if scale >= 2:
                     im.draft("RGB", (int(w / scale) + 1, int(h / scale) + 1))
             im.load()
-            try:
-                oriented = ImageOps.exif_transpose(im)
-            except Exception:  # a damaged EXIF block should not cost the picture
-                oriented = im
-            rgb = _to_rgb(oriented)
-            if rgb is im:
-                rgb = im.copy()
+            rgb = to_rgb(im)
     except ImageError:
         raise
     except FileNotFoundError:
@@ -278,12 +294,14 @@ class DatasetScan:
         return out
 
 
-def _class_dirs(folder: Path) -> list[Path]:
+def class_dirs(folder: Path) -> list[Path]:
+    """The visible subfolders of `folder`, by name."""
     return sorted((d for d in folder.iterdir() if d.is_dir() and not _hidden(d)), key=lambda d: d.name)
 
 
-def _find_split_dirs(root: Path) -> tuple[Path, Path] | None:
-    subdirs = {d.name.lower(): d for d in _class_dirs(root)}
+def find_split_dirs(root: Path) -> tuple[Path, Path] | None:
+    """(train/, val/) when `root` holds a split made by hand (val/, valid/ or validation/), else None."""
+    subdirs = {d.name.lower(): d for d in class_dirs(root)}
     if "train" not in subdirs:
         return None
     for name in VAL_FOLDER_NAMES:
@@ -339,15 +357,15 @@ def scan_dataset(
     if not 0 < val_split < 1:
         raise DataError(f"the validation split must be between 0 and 1 (got {val_split})")
     skipped: list[SkippedFile] = []
-    split_dirs = _find_split_dirs(root)
+    split_dirs = find_split_dirs(root)
     if split_dirs:
         train_dir, val_dir = split_dirs
-        classes = sorted({d.name for d in _class_dirs(train_dir)} | {d.name for d in _class_dirs(val_dir)})
+        classes = sorted({d.name for d in class_dirs(train_dir)} | {d.name for d in class_dirs(val_dir)})
         train_items = _collect(train_dir, classes, skipped)
         val_items = _collect(val_dir, classes, skipped)
         layout = "split"
     else:
-        classes = [d.name for d in _class_dirs(root)]
+        classes = [d.name for d in class_dirs(root)]
         train_items = _collect(root, classes, skipped)
         val_items = []
         layout = "folders"

@@ -11,10 +11,14 @@ usual augmentation fits.
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from .errors import StudioError
 
 __all__ = ["DEMO_CLASSES", "make_demo_dataset", "draw_demo_image"]
 
@@ -65,14 +69,47 @@ def draw_demo_image(kind: str, size: int, rng: np.random.Generator) -> Image.Ima
 
 
 def make_demo_dataset(
-    out_dir: str | os.PathLike, per_class: int = 100, image_size: int = 80, seed: int = 0
+    out_dir: str | os.PathLike,
+    per_class: int = 100,
+    image_size: int = 80,
+    seed: int = 0,
+    *,
+    reuse: bool = False,
+    check: Callable[[], None] | None = None,
 ) -> Path:
-    """Write DEMO_CLASSES x per_class PNG images into out_dir/<class>/ and return out_dir."""
+    """Write DEMO_CLASSES x per_class PNG images into out_dir/<class>/ and return out_dir.
+
+    All or nothing: the images are drawn into a hidden folder beside `out_dir`, which is
+    renamed into place once complete, so an interrupted write never leaves half a dataset.
+    Nothing is overwritten: a folder that already holds files is refused (StudioError),
+    unless `reuse` is set and it already holds the demo classes (then it is returned as
+    it is). `check()` runs between images; raise in it to stop (the partial folder goes).
+    The window and `resnet-studio demo-data` both write the demo data through here.
+    """
     out = Path(out_dir).expanduser()
-    rng = np.random.default_rng(seed)
-    for kind in DEMO_CLASSES:
-        folder = out / kind
-        folder.mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            draw_demo_image(kind, image_size, rng).save(folder / f"{kind}_{i:03d}.png", optimize=False)
+    if out.exists():
+        if not out.is_dir():
+            raise StudioError(f"cannot write the demo dataset to {out}: it is a file")
+        if reuse and all((out / kind).is_dir() and any((out / kind).iterdir()) for kind in DEMO_CLASSES):
+            return out
+        if any(out.iterdir()):
+            raise StudioError(f"{out} is not empty: choose a new folder for the demo dataset")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)  # our own leftover: the pid is this process's
+    try:
+        rng = np.random.default_rng(seed)
+        for kind in DEMO_CLASSES:
+            folder = partial / kind
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                if check is not None:
+                    check()
+                draw_demo_image(kind, image_size, rng).save(folder / f"{kind}_{i:03d}.png", optimize=False)
+        if out.is_dir():
+            out.rmdir()  # empty (checked above); rename needs the name free
+        partial.rename(out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     return out

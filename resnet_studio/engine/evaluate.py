@@ -17,15 +17,15 @@ batch; `check()` is called before each batch and stops the evaluation by raising
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from . import data, runs
+from . import checkpoint, data, runs
 from .errors import DataError, ImageError, StudioError
 from .events import SkippedFile
 
@@ -41,7 +41,6 @@ __all__ = [
 ]
 
 Progress = Callable[[int, int], None]
-_VAL_FOLDER_NAMES = ("val", "valid", "validation")  # as the data folder layout (DESIGN.md)
 
 
 @dataclass(frozen=True)
@@ -179,14 +178,12 @@ def folder_samples(
     if not root.is_dir():
         raise DataError(f"not a folder: {root}")
     index = {name: i for i, name in enumerate(classes)}
-    subdirs = {d.name.lower(): d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")}
     base, description = root, f"all of {root.name}"
-    if "train" in subdirs:
-        for name in _VAL_FOLDER_NAMES:
-            if name in subdirs:
-                base, description = subdirs[name], f"{root.name}/{subdirs[name].name}"
-                break
-    class_dirs = sorted(d for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
+    split_dirs = data.find_split_dirs(root)
+    if split_dirs:
+        base = split_dirs[1]
+        description = f"{root.name}/{base.name}"
+    class_dirs = data.class_dirs(base)
     if not class_dirs:
         raise DataError(f"no class subfolders in {base} (the images must be in one subfolder per class)")
     samples: list[tuple[str, int]] = []
@@ -212,67 +209,38 @@ def folder_samples(
 
 
 def validation_samples(
-    run_dir: str | os.PathLike, classes: Sequence[str] | None = None, progress: Progress | None = None
+    run_dir: str | os.PathLike, classes: Sequence[str] | None = None
 ) -> tuple[list[tuple[str, int]], list[SkippedFile], str]:
-    """The images a run validated on, labelled with the model's classes.
+    """The images a run validated on, exactly (its split.json; for a run from before
+    split.json, the lists its checkpoint kept), labelled with the model's classes.
 
-    The split is read from the run's checkpoint when there is one (exactly the files the
-    run used); otherwise the data folder is scanned again with the run's split settings.
-    Returns (samples, skipped, description). Raises StudioError.
+    Returns (samples, skipped, description). Raises StudioError when the run does not say
+    which images it validated on: the folder is never split again, since a photo added
+    since would move others between the two sides.
     """
-    run_dir = Path(run_dir)
-    try:
-        config = runs.read_json(run_dir / runs.CONFIG)
-    except (OSError, ValueError):
-        config = {}
-    data_dir = str(config.get("data_dir", ""))
-    name = Path(data_dir).name or run_dir.name
+    run = runs.RunRecord.load(run_dir)
     if classes is None:
         try:
-            classes = runs.read_json(run_dir / runs.MODEL_META)["classes"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise StudioError(f"{run_dir.name} has no readable model.json ({exc})") from None
+            classes = checkpoint.read_model_meta(Path(run.path) / runs.MODEL_META)["classes"]
+        except StudioError as exc:
+            raise StudioError(f"{run.name} has no readable model.json ({exc})") from None
     classes = list(classes)
-    description = f"validation split of {name}"
-
-    saved = _split_from_checkpoint(run_dir / runs.CHECKPOINT)
-    if saved is not None:
-        saved_classes, val = saved
-        if saved_classes == classes and val:
-            return [(p, int(label)) for p, label in val], [], description
-
-    if not data_dir:
-        raise StudioError(f"{run_dir.name} does not say which data folder it used (no config.json)")
-    if not Path(data_dir).is_dir():
-        raise DataError(f"the run's data folder is gone: {data_dir}")
-    scan = data.scan_dataset(
-        data_dir, val_split=float(config.get("val_split", 0.2)), seed=int(config.get("seed", 0)), progress=progress
-    )
+    split = checkpoint.saved_split(run.path)
+    if split is None:
+        raise StudioError(
+            f"{run.name} does not record its validation images (no {runs.SPLIT}): evaluate it on a folder instead"
+        )
     index = {c: i for i, c in enumerate(classes)}
-    samples = [(p, index[scan.classes[label]]) for p, label in scan.val if scan.classes[label] in index]
+    samples, skipped = [], []
+    for path, label in split.val:
+        name = split.classes[label]
+        if name in index:
+            samples.append((path, index[name]))
+        else:
+            skipped.append(SkippedFile(path, f"class {name!r} is not one the model knows"))
     if not samples:
-        raise DataError(f"no validation images of the model's classes in {data_dir}")
-    return samples, list(scan.skipped), description
-
-
-def _split_from_checkpoint(path: Path) -> tuple[list[str], list] | None:
-    """(classes, [[path, label], ...]) from a checkpoint, or None. Memory-mapped: the
-    tensors are not read. weights_only=True: nothing in the file is executed."""
-    if not path.is_file():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # an old, torn or foreign checkpoint: fall back to scanning
-        return None
-    if not isinstance(state, dict):
-        return None
-    classes, val = state.get("classes"), state.get("val")
-    if not isinstance(classes, list) or not isinstance(val, list):
-        return None
-    try:
-        return [str(c) for c in classes], [(str(p), int(label)) for p, label in val]
-    except (TypeError, ValueError):
-        return None
+        raise DataError(f"no validation images of the model's classes in {run.name}")
+    return samples, skipped, f"validation split of {run.dataset or run.name}"
 
 
 # ---------------------------------------------------------------- evaluating
@@ -304,13 +272,12 @@ def evaluate(
     results: list[SampleResult] = []
     hits: list[bool] = []
     keep = max(k, min(5, n_classes))
-    min_size = getattr(predictor, "resize_size", None) or data.resize_size_for(predictor.image_size)
     workers = workers or min(4, os.cpu_count() or 1)
 
     def read(item):
         path, _ = item
         try:
-            return predictor.transform(data.load_image(path, min_size=min_size)), None
+            return predictor.tensor(path), None
         except ImageError as exc:
             return None, str(exc).split(": ", 1)[-1]
 

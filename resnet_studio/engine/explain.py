@@ -18,8 +18,9 @@ polynomial fit of Google's Turbo.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Union
 
 import numpy as np
 import torch
@@ -29,9 +30,9 @@ from torch import nn
 from . import data
 from .errors import StudioError
 
-__all__ = ["CamResult", "grad_cam", "overlay", "colorize", "heat_colors", "heat_rgba", "crop_box"]
+__all__ = ["CamResult", "Explanation", "explain", "grad_cam", "overlay", "colorize", "heat_colors", "heat_rgba", "crop_box"]
 
-ImageItem = Union[str, os.PathLike, Image.Image]
+ImageItem = Union[str, os.PathLike, bytes, Image.Image]
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,33 @@ def _trunk(model: nn.Module):
     return stem, model.avgpool, model.fc
 
 
+@dataclass(frozen=True)
+class Explanation:
+    """A Grad-CAM map and a picture to draw it over."""
+
+    cam: CamResult
+    image: Image.Image  # the picture, at most `display_side` wide or high; the map's fractions place it
+
+
+def explain(predictor, source: ImageItem, class_index: int | None = None, display_side: int | None = None) -> Explanation:
+    """Grad-CAM of one image, computed on exactly the pixels prediction reads (so
+    `cam.prob` is the prediction's probability), with a picture for display.
+
+    The window's panes and thumbnails and `predict --cam` all call this. `display_side`:
+    the longest side of the picture returned; a file is read again at a finer scale when
+    the model's own reading is smaller than that (the map is in fractions of the picture,
+    so it fits any scale). Raises ImageError."""
+    picture = predictor.read(source)
+    cam = _grad_cam(predictor, [picture], [class_index])[0]
+    image = picture
+    if display_side and min(picture.size) < display_side and not isinstance(source, Image.Image):
+        image = data.load_image(source, min_size=display_side)
+    if display_side:
+        image = image.copy() if image is picture else image
+        image.thumbnail((display_side, display_side))
+    return Explanation(cam, image)
+
+
 def grad_cam(
     predictor,
     images: Sequence[ImageItem],
@@ -99,58 +127,61 @@ def grad_cam(
 ) -> list[CamResult]:
     """Grad-CAM of `predictor`'s model for each image: the top class, or class_indices[i].
 
-    Images are paths or PIL images (read as prediction reads them). Thread-safe with
-    other users of the same model: no hooks are installed on it. Raises ImageError
-    for a file that cannot be read.
+    Images are paths, bytes or PIL images, read as prediction reads them
+    (`Predictor.read`). Thread-safe with other users of the same model: no hooks are
+    installed on it. Raises ImageError for a file that cannot be read.
     """
     items = list(images)
     wanted = list(class_indices) if class_indices is not None else [None] * len(items)
     if len(wanted) != len(items):
         raise ValueError("one class index (or None) per image")
+    results: list[CamResult] = []
+    step = max(1, int(batch_size))
+    for start in range(0, len(items), step):
+        pictures = [predictor.read(item) for item in items[start : start + step]]
+        results.extend(_grad_cam(predictor, pictures, wanted[start : start + step]))
+    return results
+
+
+def _grad_cam(predictor, pictures: list[Image.Image], wanted: list[int | None]) -> list[CamResult]:
+    """Grad-CAM of RGB pictures already read by `predictor.read`, in one batch."""
     n_classes = len(predictor.classes)
     for c in wanted:
         if c is not None and not 0 <= int(c) < n_classes:
             raise StudioError(f"class index {c} is out of range (the model has {n_classes} classes)")
     stem, pool, head = _trunk(predictor.model)
-    resize = getattr(predictor, "resize_size", None) or data.resize_size_for(predictor.image_size)
-    results: list[CamResult] = []
-    for start in range(0, len(items), max(1, int(batch_size))):
-        chunk = items[start : start + batch_size]
-        pictures = [_open(item, resize) for item in chunk]
-        x = torch.stack([predictor.transform(p) for p in pictures]).to(predictor.device)
-        with torch.no_grad():
-            for layer in stem:
-                x = layer(x)
-        # gradients are only needed from the last stage on: the head is all they pass through
-        with torch.enable_grad():
-            act = x.detach().float().requires_grad_(True)
-            logits = head(torch.flatten(pool(act), 1)).float()
-            probs = logits.detach().softmax(dim=1)
-            chosen = [int(c) if c is not None else int(probs[i].argmax()) for i, c in enumerate(wanted[start : start + len(chunk)])]
-            score = logits[torch.arange(len(chunk)), torch.tensor(chosen)].sum()
-            (grads,) = torch.autograd.grad(score, act)
-        weights = grads.mean(dim=(2, 3), keepdim=True)
-        cams = torch.relu((weights * act.detach()).sum(dim=1)).cpu()
-        for i, picture in enumerate(pictures):
-            cam = cams[i]
-            top = float(cam.max())
-            grid = (cam / top if top > 0 else torch.zeros_like(cam)).numpy().astype(np.float32)
-            results.append(
-                CamResult(
-                    grid=grid,
-                    class_index=chosen[i],
-                    label=str(predictor.classes[chosen[i]]),
-                    prob=float(probs[i, chosen[i]]),
-                    crop=crop_box(picture.width, picture.height, predictor.image_size, resize),
-                )
+    x = torch.stack([predictor.transform(p) for p in pictures]).to(predictor.device)
+    if getattr(predictor, "channels_last", False):
+        x = x.contiguous(memory_format=torch.channels_last)  # as Predictor.probabilities runs it
+    with torch.no_grad():
+        for layer in stem:
+            x = layer(x)
+    # gradients are only needed from the last stage on: the head is all they pass through
+    with torch.enable_grad():
+        act = x.detach().float().requires_grad_(True)
+        logits = head(torch.flatten(pool(act), 1)).float()
+        probs = logits.detach().softmax(dim=1)
+        chosen = [int(c) if c is not None else int(probs[i].argmax()) for i, c in enumerate(wanted)]
+        score = logits[torch.arange(len(pictures)), torch.tensor(chosen)].sum()
+        (grads,) = torch.autograd.grad(score, act)
+    weights = grads.mean(dim=(2, 3), keepdim=True)
+    cams = torch.relu((weights * act.detach()).sum(dim=1)).cpu()
+    resize = predictor.resize_size
+    results = []
+    for i, picture in enumerate(pictures):
+        cam = cams[i]
+        top = float(cam.max())
+        grid = (cam / top if top > 0 else torch.zeros_like(cam)).numpy().astype(np.float32)
+        results.append(
+            CamResult(
+                grid=grid,
+                class_index=chosen[i],
+                label=str(predictor.classes[chosen[i]]),
+                prob=float(probs[i, chosen[i]]),
+                crop=crop_box(picture.width, picture.height, predictor.image_size, resize),
             )
+        )
     return results
-
-
-def _open(item: ImageItem, min_size: int) -> Image.Image:
-    if isinstance(item, Image.Image):
-        return item if item.mode == "RGB" else item.convert("RGB")
-    return data.load_image(item, min_size=min_size)
 
 
 # ---------------------------------------------------------------- drawing

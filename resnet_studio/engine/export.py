@@ -18,19 +18,19 @@ image, the export fails with StudioError and leaves no file behind.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from io import StringIO
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from . import checkpoint, data, runs
+from . import checkpoint, data, io
 from .errors import ImageError, StudioError
 from .models import IMAGENET_MEAN, IMAGENET_STD
 
@@ -138,7 +138,7 @@ def export_model(
         model, meta["classes"], meta["image_size"], meta.get("mean", IMAGENET_MEAN), meta.get("std", IMAGENET_STD),
         "cpu", resize_size=meta.get("resize_size"), depth=meta.get("depth"),
     )
-    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
+    tmp = io.temp_path(out_path)
     try:
         say(f"Exporting to {_FORMAT_NAMES[fmt]}…")
         example = torch.zeros(1, 3, predictor.image_size, predictor.image_size)
@@ -167,7 +167,7 @@ def export_model(
         tmp.unlink(missing_ok=True)
         raise
     meta_path = meta_path_for(out_path)
-    checkpoint.atomic_write_json(meta_path, description)
+    io.atomic_write_json(meta_path, description)
     return ExportResult(
         path=str(out_path),
         meta_path=str(meta_path),
@@ -225,7 +225,7 @@ def _quiet():
     """The exporters warn about deprecations and print progress; keep stdout clean for scripts."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(StringIO()):
             yield
 
 
@@ -332,15 +332,12 @@ def _compare(reference: np.ndarray, exported: np.ndarray) -> tuple[int, float]:
 
 
 def _preprocess(predictor, images: Sequence) -> torch.Tensor | None:
-    from PIL import Image
-
     tensors = []
     for item in images:
         try:
-            picture = item.convert("RGB") if isinstance(item, Image.Image) else data.load_image(item, min_size=predictor.resize_size)
+            tensors.append(predictor.tensor(item))
         except ImageError:
             continue
-        tensors.append(predictor.transform(picture))
     return torch.stack(tensors) if tensors else None
 
 
@@ -367,31 +364,20 @@ def sample_images(model_path: str | os.PathLike, limit: int = 16, generated: int
 
 
 def _validation_paths(model_path: Path, limit: int) -> list[str]:
+    """Up to `limit` of the run's validation images, taking the classes in turn."""
     run_dir = model_path if model_path.is_dir() else model_path.parent
-    if not (run_dir / runs.CONFIG).is_file():
+    split = checkpoint.saved_split(run_dir)
+    if split is None:
         return []
-    try:
-        from .evaluate import _split_from_checkpoint
-
-        saved = _split_from_checkpoint(run_dir / runs.CHECKPOINT)
-        if saved is not None and saved[1]:
-            by_class: dict[int, list[str]] = {}
-            for path, label in saved[1]:
-                by_class.setdefault(label, []).append(path)
-            picked: list[str] = []
-            while len(picked) < limit and any(by_class.values()):
-                for label in sorted(by_class):
-                    if by_class[label] and len(picked) < limit:
-                        picked.append(by_class[label].pop(0))
-            return [p for p in picked if os.path.isfile(p)]
-        data_dir = runs.read_json(run_dir / runs.CONFIG).get("data_dir")
-        if data_dir and Path(data_dir).is_dir():
-            files = data.list_image_files(data_dir)
-            step = max(1, len(files) // limit)
-            return [str(f) for f in files[::step][:limit]]
-    except (OSError, ValueError):
-        pass
-    return []
+    by_class: dict[int, list[str]] = {}
+    for path, label in split.val:
+        by_class.setdefault(label, []).append(path)
+    picked: list[str] = []
+    while len(picked) < limit and any(by_class.values()):
+        for label in sorted(by_class):
+            if by_class[label] and len(picked) < limit:
+                picked.append(by_class[label].pop(0))
+    return [p for p in picked if os.path.isfile(p)]
 
 
 def _first_line(exc: BaseException) -> str:

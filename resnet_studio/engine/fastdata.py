@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import threading
 from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
+from . import io
 from .data import load_image
 from .errors import ImageError
 from .models import IMAGENET_MEAN, IMAGENET_STD
@@ -38,7 +38,6 @@ __all__ = [
     "BatchLoader",
     "DecodedCache",
     "FeatureBank",
-    "available_memory",
     "center_crop_boxes",
     "decode_resized",
     "default_cache_budget",
@@ -76,37 +75,9 @@ def decode_resized(path: str, short_side: int) -> torch.Tensor:
     return torch.from_numpy(np.array(image, dtype=np.uint8))
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation now, or None when unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    if os.name == "nt":
-        import ctypes
-
-        class _Status(ctypes.Structure):
-            _fields_ = [("length", ctypes.c_ulong), ("load", ctypes.c_ulong)] + [
-                (name, ctypes.c_ulonglong)
-                for name in ("total", "avail", "total_page", "avail_page", "total_virtual", "avail_virtual", "ext")
-            ]
-
-        status = _Status(length=ctypes.sizeof(_Status))
-        if ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):
-            return int(status.avail)
-        return None
-    try:  # macOS and other POSIX: physical memory; half of it is a fair guess at "available"
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def default_cache_budget() -> int:
     """A quarter of the memory available now (1 GB when that cannot be found out)."""
-    available = available_memory()
+    available = io.available_memory()
     return int(available * AUTO_BUDGET_FRACTION) if available else 2**30
 
 

@@ -9,19 +9,20 @@ from __future__ import annotations
 import functools
 import os
 import urllib.error
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 from torchvision import models as tvm
 
+from . import config
+from .config import TRAINABLE_CHOICES
 from .errors import ModelFileError, StudioError, WeightsUnavailableError
 
 __all__ = [
     "DEPTHS",
-    "TRAINABLE_CHOICES",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "DepthSpec",
@@ -40,13 +41,11 @@ __all__ = [
     "imagenet_state_dict",
     "imagenet_categories",
     "depth_summary",
-    "default_lr",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 STAGES = ("layer1", "layer2", "layer3", "layer4")
-TRAINABLE_CHOICES = ("all", "layer3", "layer4", "head")
 
 
 @dataclass(frozen=True)
@@ -72,6 +71,7 @@ DEPTHS: dict[int, DepthSpec] = {
         DepthSpec(152, tvm.resnet152, tvm.ResNet152_Weights, "Bottleneck", (3, 8, 36, 3)),
     )
 }
+assert tuple(DEPTHS) == config.DEPTHS, "config.DEPTHS lists the depths this table builds"
 
 
 def _spec(depth: int) -> DepthSpec:
@@ -100,13 +100,6 @@ def depth_summary(depth: int, image_size: int = 224) -> dict:
 
 def imagenet_categories() -> list[str]:
     return list(tvm.ResNet50_Weights.DEFAULT.meta["categories"])
-
-
-def default_lr(optimizer: str, pretrained: bool) -> float:
-    """Learning rates that work for a batch of ~32: gentler when starting from ImageNet."""
-    if optimizer == "adamw":
-        return 3e-4 if pretrained else 1e-3
-    return 0.01 if pretrained else 0.1
 
 
 # ---------------------------------------------------------------- weights
@@ -262,7 +255,7 @@ def safe_torch_load(path: Path):
         raise ModelFileError(f"{path.name} is not a readable PyTorch weights file ({_reason(exc)})") from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _layout(depth: int) -> dict[str, tuple[int, ...]]:
     """Names and shapes of a ResNet's tensors (1000-class head), built on the meta device:
     no memory used, no time spent initialising."""

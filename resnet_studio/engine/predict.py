@@ -8,21 +8,23 @@ an error entry for that image only; the others are still predicted.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from io import StringIO
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence, Union
+from typing import Union
 
 import torch
 from PIL import Image
 from torch import nn
 
-from . import checkpoint, data, models
+from . import checkpoint, data, io, models
 from .errors import ImageError, ModelFileError, StudioError
 from .memory import ChunkedRunner, memory_name
 
-__all__ = ["Prediction", "Predictor"]
+__all__ = ["Prediction", "Predictor", "write_csv"]
 
-ImageItem = Union[str, os.PathLike, Image.Image]  # what predict() accepts
+ImageItem = Union[str, os.PathLike, bytes, Image.Image]  # what predict() accepts
 _PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
 
 
@@ -84,7 +86,7 @@ class Predictor:
     # ------------------------------------------------------------ constructors
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> "Predictor":
+    def from_path(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> Predictor:
         """A trained model from a run folder, model.safetensors or model.json (never runs code from the file)."""
         if Path(path).suffix.lower() in _PICKLE_SUFFIXES:
             raise ModelFileError(
@@ -104,7 +106,7 @@ class Predictor:
         )
 
     @classmethod
-    def imagenet(cls, depth: int = 50, device: str | torch.device = "cpu") -> "Predictor":
+    def imagenet(cls, depth: int = 50, device: str | torch.device = "cpu") -> Predictor:
         """torchvision's ImageNet model with its 1000 labels; WeightsUnavailableError offline."""
         model = models.build_model(depth, 1000, "imagenet")
         preset = models.DEPTHS[int(depth)].default_weights.transforms()
@@ -157,13 +159,24 @@ class Predictor:
         if pending:
             yield from self._predict_batch(pending, topk)
 
+    def read(self, item: ImageItem) -> Image.Image:
+        """An image as this model reads it: a file (path or bytes) decoded with big JPEGs at
+        the reduced scale its resize allows, EXIF orientation applied, RGB with alpha over
+        white. Prediction, Grad-CAM, evaluation and export all read through here, so they
+        see the same pixels. Raises ImageError."""
+        return data.open_image(item, min_size=self.resize_size)
+
+    def tensor(self, item: ImageItem) -> torch.Tensor:
+        """The preprocessed (3, S, S) input of one image: read, resized, centre-cropped, normalized."""
+        return self.transform(self.read(item))
+
     def _predict_batch(self, items: list, topk: int) -> list[Prediction]:
         results: list[Prediction | None] = [None] * len(items)
         tensors, slots = [], []
         for i, item in enumerate(items):
-            path = None if isinstance(item, Image.Image) else str(item)
+            path = str(item) if isinstance(item, (str, os.PathLike)) else None
             try:
-                tensors.append(self.transform(_open(item, self.resize_size)))
+                tensors.append(self.tensor(item))
                 slots.append((i, path))
             except ImageError as exc:
                 results[i] = Prediction(path, [], str(exc))
@@ -177,12 +190,6 @@ class Predictor:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _open(item, min_size: int) -> Image.Image:
-    if isinstance(item, Image.Image):
-        return data._to_rgb(item)  # alpha over white, as load_image does
-    return data.load_image(item, min_size=min_size)  # big JPEGs decode at reduced size
 
 
 def _device(device: str | torch.device) -> torch.device:
@@ -249,3 +256,22 @@ def _infer_depth(model: nn.Module) -> int | None:
         if spec.layers == layers and spec.block == block:
             return spec.depth
     return None
+
+
+def write_csv(path: str | os.PathLike, predictions: Sequence[Prediction]) -> None:
+    """The predictions as a CSV file, one row per image in the order given:
+    `path, label_1, prob_1, ..., label_k, prob_k, error` (k: the most predictions any image
+    has). The command line's --csv and the Predict tab's Export CSV both write it.
+    Written atomically; raises OSError."""
+    import csv
+
+    k = max([len(p.predictions) for p in predictions] + [1])
+    out = StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["path", *(f"{name}_{i}" for i in range(1, k + 1) for name in ("label", "prob")), "error"])
+    for p in predictions:
+        cells = [p.path or ""]
+        for i in range(k):
+            cells += [p.predictions[i][0], f"{p.predictions[i][1]:.6f}"] if i < len(p.predictions) else ["", ""]
+        writer.writerow([*cells, p.error or ""])
+    io.atomic_write_text(path, out.getvalue())

@@ -1,7 +1,12 @@
-"""Run folders: where they live, how they are named, and reading them back.
+"""Run folders: where they live, how they are named, and the one reader of them.
 
     RUNS_DIR/<timestamp>-<dataset>-resnet<depth>/
-        config.json  metrics.jsonl  summary.json  model.safetensors  model.json  checkpoint.pt
+        config.json  split.json  metrics.jsonl  summary.json  model.safetensors  model.json  checkpoint.pt
+
+`RunRecord.load(path)` reads a run folder for everyone who shows or uses one: the
+History list, Compare, Evaluate, the Train tab's replay and the command line. Reading
+never changes a folder; `clean_orphaned_temp_files` is the separate call that removes
+what a killed writer left behind.
 """
 
 from __future__ import annotations
@@ -10,16 +15,23 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from . import io
+from .config import TrainConfig
+from .errors import StudioError
 
 __all__ = [
     "CONFIG",
+    "SPLIT",
     "METRICS",
     "SUMMARY",
     "MODEL",
     "MODEL_META",
     "CHECKPOINT",
+    "Split",
+    "RunRecord",
     "RunInfo",
     "studio_home",
     "default_runs_dir",
@@ -28,17 +40,21 @@ __all__ = [
     "list_runs",
     "read_metrics",
     "read_json",
+    "write_split",
+    "read_split",
+    "resume_config",
     "MetricsWriter",
-    "remove_orphaned_temp_files",
+    "clean_orphaned_temp_files",
 ]
 
 CONFIG = "config.json"
+SPLIT = "split.json"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 MODEL = "model.safetensors"
 MODEL_META = "model.json"
 CHECKPOINT = "checkpoint.pt"
-TMP_MARK = ".tmp-"  # atomic writes go to ".<name>.tmp-<pid>" first
+SPLIT_FORMAT = "resnet-studio-split"
 
 
 def studio_home() -> Path:
@@ -82,6 +98,13 @@ def read_json(path: str | os.PathLike) -> dict:
     return data
 
 
+def _read_json_or_empty(path: Path) -> dict:
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return {}
+
+
 def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
     """The metrics lines of a run; a torn or garbled line (a crash mid-write) is skipped."""
     path = Path(run_dir) / METRICS
@@ -95,9 +118,268 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
                     continue
                 if isinstance(row, dict):
                     rows.append(row)
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         pass
     return rows
+
+
+# ---------------------------------------------------------------- the split
+
+
+@dataclass(frozen=True)
+class Split:
+    """The exact training and validation files of a run, labelled by index into `classes`."""
+
+    classes: list[str]
+    train: list[tuple[str, int]]
+    val: list[tuple[str, int]]
+    layout: str = "folders"
+
+    def to_dict(self) -> dict:
+        return {
+            "format": SPLIT_FORMAT,
+            "format_version": 1,
+            "layout": self.layout,
+            "classes": list(self.classes),
+            "train": [[p, int(label)] for p, label in self.train],
+            "val": [[p, int(label)] for p, label in self.val],
+        }
+
+    @classmethod
+    def from_dict(cls, data) -> Split | None:
+        """The split in `data`, or None when it is not one (a damaged or foreign file)."""
+        try:
+            classes = [str(c) for c in data["classes"]]
+            lists = [[(str(p), int(label)) for p, label in data[key]] for key in ("train", "val")]
+        except (TypeError, ValueError, KeyError):
+            return None
+        if any(not 0 <= label < len(classes) for part in lists for _, label in part):
+            return None
+        return cls(classes, lists[0], lists[1], str(data.get("layout", "folders")))
+
+
+def write_split(run_dir: str | os.PathLike, split: Split) -> None:
+    io.atomic_write_json(Path(run_dir) / SPLIT, split.to_dict())
+
+
+def read_split(run_dir: str | os.PathLike) -> Split | None:
+    """The run's split.json, or None (no file, or not readable as a split)."""
+    path = Path(run_dir) / SPLIT
+    data = _read_json_or_empty(path) if path.is_file() else {}
+    return Split.from_dict(data) if data else None
+
+
+# ---------------------------------------------------------------- one run
+
+
+_STATUSES = ("running", "completed", "cancelled", "failed", "interrupted")
+
+
+@dataclass
+class RunRecord:
+    """What a run folder holds, read once: its settings, how it ended, its files.
+
+    `config` and `summary` are the files' contents ({} when missing or damaged); the
+    metrics lines are read on demand (`metrics()`, `epoch_rows()`), since they can be long.
+    """
+
+    path: str
+    config: dict = field(default_factory=dict, repr=False)
+    summary: dict = field(default_factory=dict, repr=False)
+    created: str = ""  # ISO time the run started
+    has_model: bool = False
+    has_checkpoint: bool = False
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> RunRecord:
+        """Read a run folder; missing or damaged files read as empty, never an error."""
+        path = Path(path)
+        config = _read_json_or_empty(path / CONFIG)
+        try:
+            started = time.localtime((path / CONFIG).stat().st_mtime)
+        except OSError:
+            started = time.localtime()
+        return cls(
+            path=str(path),
+            config=config,
+            summary=_read_json_or_empty(path / SUMMARY),
+            created=str(config.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S", started)),
+            has_model=(path / MODEL).is_file(),
+            has_checkpoint=(path / CHECKPOINT).is_file(),
+        )
+
+    @staticmethod
+    def is_run_folder(path: str | os.PathLike) -> bool:
+        path = Path(path)
+        return path.is_dir() and not path.name.startswith(".") and (path / CONFIG).is_file()
+
+    # -- what it is
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    @property
+    def depth(self) -> int | None:
+        depth = self.config.get("depth")
+        return depth if isinstance(depth, int) and not isinstance(depth, bool) else None
+
+    @property
+    def data_dir(self) -> str:
+        return str(self.config.get("data_dir") or "")
+
+    @property
+    def dataset(self) -> str:
+        return Path(self.data_dir).name
+
+    @property
+    def epochs(self) -> int | None:
+        epochs = self.config.get("epochs")
+        return epochs if isinstance(epochs, int) else None
+
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in (self.summary.get("classes") or self.config.get("classes") or [])]
+
+    # -- how it went
+    @property
+    def status(self) -> str:
+        """completed, cancelled, failed, running, or interrupted: a "running" summary whose
+        process is gone, or no summary at all (killed before the first one)."""
+        status = str(self.summary.get("status", "interrupted"))
+        if status not in _STATUSES:
+            return "interrupted"
+        if status == "running" and not io.process_alive(self.summary.get("pid")):
+            return "interrupted"
+        return status
+
+    @property
+    def epochs_completed(self) -> int:
+        try:
+            return int(self.summary.get("epochs_completed", 0) or 0)
+        except (TypeError, ValueError):
+            return 0
+
+    def _fraction(self, key: str) -> float | None:
+        value = self.summary.get(key)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    @property
+    def best_val_acc(self) -> float | None:
+        return self._fraction("best_val_acc")
+
+    @property
+    def final_val_acc(self) -> float | None:
+        return self._fraction("final_val_acc")
+
+    @property
+    def best_epoch(self) -> int | None:
+        value = self.summary.get("best_epoch")
+        return value if isinstance(value, int) else None
+
+    @property
+    def resumable(self) -> bool:
+        return self.status in ("cancelled", "interrupted", "failed")
+
+    # -- what it logged
+    def metrics(self) -> list[dict]:
+        return read_metrics(self.path)
+
+    def epoch_rows(self, rows: list[dict] | None = None) -> list[dict]:
+        """One "epoch" line per epoch, in order; an epoch a resumed run redid counts once (the last)."""
+        by_epoch: dict[int, dict] = {}
+        for row in self.metrics() if rows is None else rows:
+            if row.get("event") == "epoch":
+                try:
+                    by_epoch[int(row.get("epoch", 0))] = row
+                except (TypeError, ValueError):
+                    continue
+        return [by_epoch[e] for e in sorted(by_epoch)]
+
+    def seconds(self, rows: list[dict] | None = None) -> float:
+        """Training time: the sum of the epochs' seconds."""
+        return sum(float(r.get("seconds") or 0) for r in self.epoch_rows(rows))
+
+    def split(self) -> Split | None:
+        return read_split(self.path)
+
+    def describe(self) -> str:
+        """One line: "ResNet-18 on photos: completed, 5 epoch(s), best validation accuracy 91.2%"."""
+        acc = f", best validation accuracy {self.best_val_acc:.1%}" if self.best_val_acc is not None else ""
+        model = f"ResNet-{self.depth}" if self.depth else "A model"
+        return f"{model} on {self.dataset or '?'}: {self.status}, {self.epochs_completed} epoch(s){acc}"
+
+
+RunInfo = RunRecord  # the name list_runs' entries had before there was one reader
+
+
+def list_runs(runs_dir: str | os.PathLike | None = None) -> list[RunRecord]:
+    """The runs in a runs folder, newest first. Folders that are not runs are ignored.
+    Reads only: nothing is created, changed or removed."""
+    runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
+    if not runs_dir.is_dir():
+        return []
+    found = [RunRecord.load(p) for p in runs_dir.iterdir() if RunRecord.is_run_folder(p)]
+    found.sort(key=lambda r: (r.created, r.name), reverse=True)
+    return found
+
+
+def clean_orphaned_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files a killed writer left in a run folder (or in every run
+    folder of a runs folder). Only the studio's own `.<name>.tmp-<pid>` files whose
+    process is gone are touched. Returns what was removed."""
+    folder = Path(folder)
+    folders = [folder] if (folder / CONFIG).is_file() else [p for p in _subfolders(folder) if RunRecord.is_run_folder(p)]
+    removed = []
+    for run_dir in folders:
+        for p in io.orphaned_temp_files(run_dir):
+            try:
+                p.unlink()
+                removed.append(p)
+            except OSError:
+                pass
+    return removed
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        return [p for p in folder.iterdir() if p.is_dir()]
+    except OSError:
+        return []
+
+
+# ---------------------------------------------------------------- resuming
+
+
+def resume_config(run_dir: str | os.PathLike, *, epochs: int | None = None, data_dir: str | None = None) -> TrainConfig:
+    """The settings to resume a run with: its own, from its config.json, checked.
+
+    Only the number of epochs may change (`epochs`); `data_dir` fills in a config that
+    has none. Raises StudioError naming the folder or file when the run cannot resume.
+    """
+    run_dir = Path(run_dir).expanduser()
+    name = run_dir.name or str(run_dir)
+    config_path = run_dir / CONFIG
+    if not run_dir.is_dir():
+        raise StudioError(f"not a run folder: {run_dir} does not exist" if not run_dir.exists() else f"not a folder: {run_dir}")
+    if not config_path.is_file():
+        raise StudioError(f"{name} is not a run folder (it has no {CONFIG})")
+    if (run_dir / CHECKPOINT).is_dir():
+        raise StudioError(f"{CHECKPOINT} of {name} is a folder, not a checkpoint file")
+    try:
+        saved = read_json(config_path)
+    except (OSError, ValueError) as exc:
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StudioError(f"{CONFIG} of {name} is damaged or incomplete ({text})") from None
+    if data_dir and not saved.get("data_dir"):
+        saved["data_dir"] = data_dir
+    if epochs is not None:
+        saved["epochs"] = epochs
+    if not saved.get("data_dir"):
+        raise StudioError(f"{CONFIG} of {name} has no data_dir: give the data folder too")
+    return TrainConfig.from_saved(saved, f"{CONFIG} of {name}")
+
+
+# ---------------------------------------------------------------- metrics.jsonl
 
 
 class MetricsWriter:
@@ -128,102 +410,11 @@ class MetricsWriter:
     @staticmethod
     def truncate_after_epoch(run_dir: str | os.PathLike, epoch: int) -> None:
         """Keep only what was logged up to `epoch` (and drop torn lines): used on resume."""
-        from .checkpoint import atomic_write_text
-
         rows = [r for r in read_metrics(run_dir) if int(r.get("epoch", 0) or 0) <= epoch]
-        atomic_write_text(Path(run_dir) / METRICS, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows))
-
-
-def remove_orphaned_temp_files(run_dir: str | os.PathLike) -> list[Path]:
-    """Delete temporary files whose writer process is gone (killed mid-write)."""
-    removed = []
-    for p in Path(run_dir).glob(f".*{TMP_MARK}*"):
-        pid = p.name.rsplit(TMP_MARK, 1)[-1]
-        if pid.isdigit() and not _process_alive(int(pid)):
-            try:
-                p.unlink()
-                removed.append(p)
-            except OSError:
-                pass
-    return removed
-
-
-def _status(summary: dict) -> str:
-    """A summary's status; "running" only while the process that writes it is alive."""
-    status = str(summary.get("status", "interrupted"))
-    if status == "running" and not _process_alive(summary.get("pid")):
-        return "interrupted"
-    return status
-
-
-def _process_alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return True  # no way to tell: trust the file
-    if pid == os.getpid() or os.name != "posix":  # (on Windows os.kill would end the process)
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
+        io.atomic_write_text(Path(run_dir) / METRICS, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows))
 
 
 def _ends_with_newline(path: Path) -> bool:
     with open(path, "rb") as f:
         f.seek(-1, os.SEEK_END)
         return f.read(1) == b"\n"
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    path: str
-    name: str
-    depth: int | None
-    dataset: str
-    status: str  # completed, cancelled, failed, running (or interrupted: no summary)
-    best_val_acc: float | None
-    epochs_completed: int
-    epochs: int | None
-    created: str  # ISO time
-    has_model: bool
-    has_checkpoint: bool
-
-
-def list_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
-    """The runs in a runs folder, newest first. Folders that are not runs are ignored."""
-    runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
-    if not runs_dir.is_dir():
-        return []
-    found = []
-    for path in runs_dir.iterdir():
-        if not path.is_dir() or path.name.startswith(".") or not (path / CONFIG).is_file():
-            continue
-        remove_orphaned_temp_files(path)
-        try:
-            config = read_json(path / CONFIG)
-        except (OSError, ValueError):
-            continue
-        try:
-            summary = read_json(path / SUMMARY)
-        except (OSError, ValueError):
-            summary = {}
-        created = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime((path / CONFIG).stat().st_mtime))
-        found.append(
-            RunInfo(
-                path=str(path),
-                name=path.name,
-                depth=config.get("depth"),
-                dataset=Path(str(config.get("data_dir", ""))).name,
-                status=_status(summary),
-                best_val_acc=summary.get("best_val_acc"),
-                epochs_completed=int(summary.get("epochs_completed", 0) or 0),
-                epochs=config.get("epochs"),
-                created=config.get("created", created),
-                has_model=(path / MODEL).is_file(),
-                has_checkpoint=(path / CHECKPOINT).is_file(),
-            )
-        )
-    found.sort(key=lambda r: (r.created, r.name), reverse=True)
-    return found

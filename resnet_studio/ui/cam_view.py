@@ -22,33 +22,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .widgets import TaskGroup, format_percent, palette_colors, pil_to_qimage
+from . import format as fmt
+from .images import heat_qimage, to_qimage
+from .tasks import TaskGroup
+from .widgets import palette_colors
 
-__all__ = ["CamView", "heat_qimage", "compute_cam"]
+__all__ = ["CamView", "compute_cam", "paint_heat"]
 
 DISPLAY_MAX = 768  # pictures are read at most this wide or high for display
 
 
-def heat_qimage(cam, size: tuple[int, int]) -> QImage:
-    """The coloured heat layer of an engine CamResult as an RGBA QImage of `size` (w, h)."""
-    from resnet_studio.engine.explain import heat_rgba
-
-    rgba = np.ascontiguousarray(heat_rgba(cam, size, opacity=1.0))
-    h, w = rgba.shape[:2]
-    return QImage(rgba.data, w, h, w * 4, QImage.Format.Format_RGBA8888).copy()
-
-
 def compute_cam(task, predictor, source, class_index: int | None, max_side: int = DISPLAY_MAX):
-    """Worker-thread function: (picture QImage, heat QImage, CamResult) for one image."""
-    from resnet_studio.engine.data import load_image
-    from resnet_studio.engine.explain import grad_cam
+    """Worker-thread function: (picture QImage, heat QImage, CamResult) for one image, the
+    map computed by the engine on the pixels prediction reads (the same probability)."""
+    from resnet_studio.engine.explain import explain
 
-    image = load_image(source, min_size=max_side)
-    image.thumbnail((max_side, max_side))
+    shown = explain(predictor, source, class_index, display_side=max_side)
     if task is not None:
         task.check()
-    cam = grad_cam(predictor, [image], [class_index])[0]
-    return pil_to_qimage(image), heat_qimage(cam, image.size), cam
+    return to_qimage(shown.image), heat_qimage(shown.cam, shown.image.size), shown.cam
 
 
 def paint_heat(painter: QPainter, target: QRectF, heat: QPixmap, opacity: float, crop=None) -> None:
@@ -272,7 +264,7 @@ class CamView(QWidget):
         for label, prob in predictions:
             if label in index and label not in shown:
                 mark = "  (true class)" if label == true_label else ""
-                self.class_combo.addItem(f"{label} · {format_percent(prob)}{mark}", index[label])
+                self.class_combo.addItem(f"{label} · {fmt.percent(prob)}{mark}", index[label])
                 shown.add(label)
         if true_label in index and true_label not in shown:
             self.class_combo.addItem(f"{true_label}  (true class)", index[true_label])
@@ -323,8 +315,8 @@ class CamView(QWidget):
         self.legend.setVisible(self.toggle.isChecked())
         full = cam.crop == (0.0, 0.0, 1.0, 1.0)
         self.caption.setText(
-            f"Red: the regions that raise the score of <b>{_html(cam.label)}</b> "
-            f"({format_percent(cam.prob)}) the most; blue: little or none."
+            f"Red: the regions that raise the score of <b>{fmt.escape(cam.label)}</b> "
+            f"({fmt.percent(cam.prob)}) the most; blue: little or none."
             + ("" if full else " Dimmed: outside the centre crop the model sees.")
             + f" <span style='color:gray'>Grid: {cam.grid.shape[1]}×{cam.grid.shape[0]} (the last stage's resolution)</span>"
         )
@@ -387,7 +379,3 @@ class _Legend(QWidget):
         painter.drawText(QRectF(bar.right() + 6, 0, right_w, 18), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, high)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.drawImage(bar, self._bar)
-
-
-def _html(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

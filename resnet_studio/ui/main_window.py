@@ -32,10 +32,10 @@ from PySide6.QtWidgets import (
 from resnet_studio import __version__
 from resnet_studio.engine import runs as engine_runs
 
-from .runs_panel import RunsPanel
-from .setup_panel import SetupPanel
-from .train_tab import TrainTab
-from .widgets import run_in_background
+from .history.panel import RunsPanel
+from .setup.panel import SetupPanel
+from .tasks import run_in_background
+from .train.tab import TrainTab
 from .worker import TrainingController
 
 __all__ = ["MainWindow", "ORGANIZATION", "APPLICATION", "app_settings", "TAB_NAMES"]
@@ -55,7 +55,7 @@ def _warm_up_engine(task) -> dict:
     import torch  # noqa: F401 - the point is the import
     import torchvision  # noqa: F401
 
-    from resnet_studio.engine import architecture, devices, predict, trainer  # noqa: F401
+    from resnet_studio.engine import architecture, devices, predict, train  # noqa: F401
 
     try:
         best = devices.available_devices()[0]
@@ -289,20 +289,20 @@ class MainWindow(QMainWindow):
             old.deleteLater()
 
     def _make_architecture_view(self) -> QWidget:
-        from .architecture_view import ArchitectureView
+        from .architecture.view import ArchitectureView
 
         self.architecture_view = ArchitectureView()
         return self.architecture_view
 
     @staticmethod
     def _make_predict_tab() -> QWidget:
-        from .predict_tab import PredictTab
+        from .predict.tab import PredictTab
 
         return PredictTab()
 
     @staticmethod
     def _make_evaluate_tab() -> QWidget:
-        from .evaluate_tab import EvaluateTab  # torch-free until it evaluates
+        from .evaluate.tab import EvaluateTab  # torch-free until it evaluates
 
         return EvaluateTab()
 
@@ -321,7 +321,7 @@ class MainWindow(QMainWindow):
         history = None
         try:
             if resume_dir:
-                config = self._resume_config(resume_dir)
+                config = engine_runs.resume_config(resume_dir)
                 history = engine_runs.read_metrics(resume_dir)
                 title = f"resuming {Path(resume_dir).name}"
             else:
@@ -340,25 +340,6 @@ class MainWindow(QMainWindow):
         self.controller.start(config, resume_dir=resume_dir)
         self.statusBar().showMessage("Preparing the run…")
         return True
-
-    @staticmethod
-    def _resume_config(resume_dir: str):
-        """The TrainConfig of a run to resume; StudioError naming the file when it cannot be."""
-        from resnet_studio.engine.errors import StudioError
-        from resnet_studio.engine.trainer import TrainConfig
-
-        name = Path(resume_dir).name
-        config_path = Path(resume_dir) / engine_runs.CONFIG
-        if not config_path.is_file():
-            raise StudioError(f"{name} is not a run folder (it has no {engine_runs.CONFIG})")
-        if (Path(resume_dir) / engine_runs.CHECKPOINT).is_dir():
-            raise StudioError(f"{engine_runs.CHECKPOINT} in {name} is a folder, not a checkpoint file")
-        try:
-            saved = engine_runs.read_json(config_path)
-        except (OSError, ValueError) as exc:
-            text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise StudioError(f"{engine_runs.CONFIG} of {name} is damaged or incomplete ({text})") from None
-        return TrainConfig.from_saved(saved, f"{engine_runs.CONFIG} of {name}")
 
     def open_run(self, run_dir: str) -> None:
         """Show a past run's curves and load its model for prediction."""
@@ -407,7 +388,7 @@ class MainWindow(QMainWindow):
         History, or one the user picks. Returns the dialog (None when there is no run)."""
         from PySide6.QtWidgets import QFileDialog
 
-        from .export_dialog import ExportDialog
+        from .history.export_dialog import ExportDialog
 
         run_dir = run_dir or self.evaluate_tab.run_dir() or self.runs_panel.selected_path()
         if not run_dir:
@@ -425,7 +406,7 @@ class MainWindow(QMainWindow):
 
     def compare_runs(self, run_dirs: list[str]):
         """A window with the runs' validation curves overlaid and their settings side by side."""
-        from .compare_view import CompareDialog
+        from .history.compare import CompareDialog
 
         dialog = CompareDialog(list(run_dirs), self)
         self._keep(dialog)

@@ -59,7 +59,7 @@ class UiThreadGarbageCollector(QObject):
     off and a timer collects each generation once it passes Python's own threshold.
     """
 
-    _instance: "UiThreadGarbageCollector | None" = None
+    _instance: UiThreadGarbageCollector | None = None
 
     def __init__(self, interval_ms: int = 250):
         from PySide6.QtCore import QCoreApplication, QTimer
@@ -71,7 +71,7 @@ class UiThreadGarbageCollector(QObject):
         self._timer.timeout.connect(self.check)
 
     @classmethod
-    def install(cls) -> "UiThreadGarbageCollector | None":
+    def install(cls) -> UiThreadGarbageCollector | None:
         """Turn automatic collection off and collect from the UI thread (idempotent).
 
         Needs a Q(Core)Application; call it from the UI thread.
@@ -137,7 +137,7 @@ class TrainWorker(QObject):
 
     def __init__(self, config, resume_dir: str | None = None, control=None, flush_interval: float = FLUSH_INTERVAL_S):
         super().__init__()
-        from resnet_studio.engine.trainer import RunControl
+        from resnet_studio.engine.train import RunControl
 
         self.config = config
         self.resume_dir = resume_dir
@@ -174,7 +174,7 @@ class TrainWorker(QObject):
     def _train(self) -> None:
         from resnet_studio.engine.errors import RunCancelled
         from resnet_studio.engine.events import RunFinished
-        from resnet_studio.engine.trainer import Trainer
+        from resnet_studio.engine.train import Trainer
 
         restore_threads = self._limit_cpu_threads()
         try:

@@ -12,7 +12,8 @@ import types
 
 import pytest
 
-from resnet_studio import __version__, cli
+from resnet_studio import __version__
+from resnet_studio.cli import train as cli_train
 from resnet_studio.engine import events, models, runs
 
 
@@ -160,14 +161,14 @@ def test_train_completes_and_prints_the_run_folder_last(trained_run, demo_dir):
 
 def test_sigint_stops_cleanly_with_checkpoint(run_cli, demo_dir, tmp_path, tiny_train, monkeypatch):
     """Ctrl+C during training ends the run as cancelled, keeps the checkpoint, exits 130."""
-    report = cli._ConsoleReport.__call__
+    report = cli_train.ConsoleReport.__call__
 
     def press_ctrl_c_after_epoch_1(self, event):
         report(self, event)
         if isinstance(event, events.EpochEnd) and event.epoch == 1:
             signal.raise_signal(signal.SIGINT)
 
-    monkeypatch.setattr(cli._ConsoleReport, "__call__", press_ctrl_c_after_epoch_1)
+    monkeypatch.setattr(cli_train.ConsoleReport, "__call__", press_ctrl_c_after_epoch_1)
     args = ["train", demo_dir, *tiny_train, "--epochs", "5", "--out", tmp_path / "runs"]
     code, out, err = run_cli(args)
     assert code == 130, err
@@ -180,7 +181,7 @@ def test_sigint_stops_cleanly_with_checkpoint(run_cli, demo_dir, tmp_path, tiny_
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
     # and the run continues from its checkpoint
-    monkeypatch.setattr(cli._ConsoleReport, "__call__", report)
+    monkeypatch.setattr(cli_train.ConsoleReport, "__call__", report)
     code, out, err = run_cli(["train", "--resume", run_dir, "--epochs", "3"])
     assert code == 0, err
     assert out.strip().splitlines()[-1] == str(run_dir)
@@ -198,7 +199,7 @@ def test_keyboard_interrupt_that_escapes_still_exits_130(run_cli, demo_dir, tmp_
         if isinstance(event, events.StepEnd):
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli._ConsoleReport, "__call__", interrupt)
+    monkeypatch.setattr(cli_train.ConsoleReport, "__call__", interrupt)
     code, out, err = run_cli(["train", demo_dir, *tiny_train, "--out", tmp_path / "runs"])
     assert code == 130
     assert "Traceback" not in err
@@ -279,11 +280,10 @@ def test_predict_table_and_csv(run_cli, trained_run, demo_dir, tmp_path):
     assert "stripes_000.png" in out and "broken.png" in out and "error" in out
     with open(out_csv, newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["path", "top1", "prob", "topk", "error"]
-    assert rows[0]["path"] == str(images[0]) and rows[0]["top1"] and 0 < float(rows[0]["prob"]) <= 1
-    assert rows[0]["topk"].split(";")[0].split(":")[0] == rows[0]["top1"]
-    assert len(rows[0]["topk"].split(";")) == 2
-    assert rows[1]["top1"] == "" and "not an image" in rows[1]["error"]
+    assert list(rows[0]) == ["path", "label_1", "prob_1", "label_2", "prob_2", "error"]
+    assert rows[0]["path"] == str(images[0]) and rows[0]["label_1"] and 0 < float(rows[0]["prob_1"]) <= 1
+    assert float(rows[0]["prob_1"]) >= float(rows[0]["prob_2"]) and rows[0]["label_1"] != rows[0]["label_2"]
+    assert rows[1]["label_1"] == "" and "not an image" in rows[1]["error"]
 
 
 def test_predict_bad_inputs(run_cli, trained_run, demo_dir, tmp_path):

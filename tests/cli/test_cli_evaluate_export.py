@@ -46,13 +46,11 @@ def test_csv_rows_match_json(run_cli, trained_run, demo_dir, tmp_path):
     for row, obj in zip(rows, objects):
         assert row["path"] == obj["path"]
         if "error" in obj:
-            assert row["error"] == obj["error"] and row["top1"] == ""
+            assert row["error"] == obj["error"] and row["label_1"] == ""
             continue
         top = obj["predictions"]
-        assert row["top1"] == top[0]["label"] and float(row["prob"]) == pytest.approx(top[0]["prob"], abs=1e-6)
-        pairs = [item.rsplit(":", 1) for item in row["topk"].split(";")]
-        assert [label for label, _ in pairs] == [p["label"] for p in top]
-        assert [float(p) for _, p in pairs] == pytest.approx([p["prob"] for p in top], abs=1e-6)
+        assert [row[f"label_{i}"] for i in (1, 2, 3)] == [p["label"] for p in top]
+        assert [float(row[f"prob_{i}"]) for i in (1, 2, 3)] == pytest.approx([p["prob"] for p in top], abs=1e-6)
 
 
 def test_predict_cam_writes_overlays_of_the_image_size(run_cli, trained_run, demo_dir, tmp_path):

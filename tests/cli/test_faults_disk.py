@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 
 from resnet_studio.engine import checkpoint, runs
-from resnet_studio.engine import trainer as trainer_module
+from resnet_studio.engine import io as trainer_module
+from resnet_studio.engine.config import TrainConfig
 from resnet_studio.engine.errors import StudioError
 from resnet_studio.engine.events import LogMessage, StepEnd
-from resnet_studio.engine.trainer import TrainConfig, Trainer
+from resnet_studio.engine.train import Trainer
 
-from ..conftest import write_image, solid_image
+from ..conftest import solid_image, write_image
 
 TRAIN = ["--weights", "none", "--image-size", "32", "--batch-size", "8", "--device", "cpu", "--workers", "0", "--seed", "0"]
 
@@ -76,7 +77,7 @@ def test_enospc_from_the_kernel_mid_run_keeps_the_previous_checkpoint(tiny_demo,
             return real_open("/dev/full", mode, *args, **kwargs)
         return real_open(path, mode, *args, **kwargs)
 
-    monkeypatch.setattr(checkpoint, "open", opening, raising=False)
+    monkeypatch.setattr(trainer_module, "open", opening, raising=False)  # engine/io.py writes every file
     events = []
 
     def on_event(event):
@@ -201,8 +202,8 @@ def test_photos_deleted_truncated_or_replaced_mid_epoch_are_skipped_and_logged(t
     assert result.status == "completed", result.message
     summary = runs.read_json(Path(result.run_dir) / runs.SUMMARY)
     reasons = {Path(s["path"]).name: s["reason"] for s in summary["skipped_files"]}
-    split = checkpoint.load_checkpoint(result.run_dir)
-    used = {Path(p).name for p, _ in split["train"] + split["val"]}
+    split = runs.read_split(result.run_dir)
+    used = {Path(p).name for p, _ in split.train + split.val}
     for victim, why in ((deleted, "file not found"), (truncated, ""), (garbage, "not an image")):
         if victim.name in used:
             assert victim.name in reasons, f"{victim.name} was not skipped"

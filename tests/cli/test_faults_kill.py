@@ -83,10 +83,13 @@ def _check_after_kill(run_dir: Path) -> int:
             json.loads(line)  # only the last line may be torn
     epoch_lines = [r["epoch"] for r in _lines(run_dir) if r.get("event") == "epoch"]
     assert epoch_lines == list(range(1, len(epoch_lines) + 1))
-    # the history shows it as interrupted (its summary still says running), and listing
-    # the runs clears temporary files whose writer is dead
+    # the history shows it as interrupted (its summary still says running); listing changes
+    # nothing, and the clean-up (History's refresh, resume) clears temporary files whose writer is dead
+    left = _temp_files(run_dir)
     (info,) = runs.list_runs(run_dir.parent)
     assert info.status == "interrupted"
+    assert _temp_files(run_dir) == left
+    runs.clean_orphaned_temp_files(run_dir.parent)
     assert not _temp_files(run_dir)
     ckpt_path = run_dir / runs.CHECKPOINT
     if not ckpt_path.exists():

@@ -10,7 +10,6 @@ from resnet_studio.engine.errors import DataError, ImageError
 
 from ..conftest import jpeg_bytes, make_class_folder, write_image
 
-
 # ---------------------------------------------------------------- layouts and split
 
 

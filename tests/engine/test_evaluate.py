@@ -139,7 +139,8 @@ def test_no_readable_image_is_an_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_run(tiny_demo, tmp_path_factory):
-    from resnet_studio.engine.trainer import TrainConfig, Trainer
+    from resnet_studio.engine.config import TrainConfig
+    from resnet_studio.engine.train import Trainer
 
     config = TrainConfig(
         data_dir=str(tiny_demo), depth=18, weights="none", epochs=1, batch_size=16, image_size=32,
@@ -157,7 +158,9 @@ def test_validation_split_of_a_run(tiny_run, tmp_path):
     samples, skipped, source = evaluate.validation_samples(tiny_run, predictor.classes)
     assert source == "validation split of demo" and skipped == []
     assert len(samples) == runs.read_json(tiny_run / runs.SUMMARY)["num_val"]
-    # without a checkpoint the split is found again from the data folder and the run's seed
+    split = runs.read_split(tiny_run)
+    assert sorted(samples) == sorted(split.val) and len(split.train) == runs.read_json(tiny_run / runs.SUMMARY)["num_train"]
+    # without a checkpoint the split is still the run's own: split.json was written at its start
     copy = tmp_path / tiny_run.name
     shutil.copytree(tiny_run, copy)
     (copy / runs.CHECKPOINT).unlink()
@@ -167,11 +170,46 @@ def test_validation_split_of_a_run(tiny_run, tmp_path):
     assert len(result.per_class) == 4 and 0.0 <= result.accuracy <= 1.0
 
 
-def test_validation_split_when_the_data_is_gone(tiny_run, tmp_path):
+def test_a_photo_added_later_does_not_move_the_validation_split(tiny_demo, tmp_path):
+    """Re-splitting the folder with the run's seed would move training images into the
+    "validation" set once a photo is added; the run's split.json keeps them apart."""
+    import shutil
+
+    from resnet_studio.engine.config import TrainConfig
+    from resnet_studio.engine.data import scan_dataset
+    from resnet_studio.engine.train import Trainer
+
+    data = shutil.copytree(tiny_demo, tmp_path / "data")
+    config = TrainConfig(data_dir=str(data), weights="none", epochs=1, batch_size=16, image_size=32, workers=0,
+                         device="cpu", out_dir=str(tmp_path / "runs"))
+    run_dir = Trainer(config).run().run_dir
+    before = evaluate.validation_samples(run_dir)[0]
+    shutil.copy(data / "dots" / "dots_000.png", data / "dots" / "aaa_new.png")
+    rescanned = scan_dataset(data, config.val_split, config.seed)
+    assert sorted(p for p, _ in rescanned.val) != sorted(p for p, _ in before)  # what re-splitting would give
+    assert evaluate.validation_samples(run_dir)[0] == before
+    train = {p for p, _ in runs.read_split(run_dir).train}
+    assert not train & {p for p, _ in before}
+
+
+def test_a_run_from_before_split_json_uses_its_checkpoint(tiny_run, tmp_path):
+    import shutil
+
+    import torch
+
+    copy = shutil.copytree(tiny_run, tmp_path / "old-run")
+    split = runs.read_split(copy)
+    (copy / runs.SPLIT).unlink()
+    state = torch.load(copy / runs.CHECKPOINT, weights_only=True)
+    state["train"], state["val"] = [list(x) for x in split.train], [list(x) for x in split.val]  # the old layout
+    torch.save(state, copy / runs.CHECKPOINT)
+    assert sorted(evaluate.validation_samples(copy)[0]) == sorted(split.val)
+
+
+def test_a_run_that_does_not_record_its_split_is_refused(tiny_run, tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
     config = runs.read_json(tiny_run / runs.CONFIG)
-    config["data_dir"] = str(tmp_path / "gone")
     (folder / runs.CONFIG).write_text(__import__("json").dumps(config))
-    with pytest.raises(DataError, match="data folder is gone"):
+    with pytest.raises(StudioError, match="does not record its validation images"):
         evaluate.validation_samples(folder, ["checkers", "dots", "rings", "stripes"])

@@ -11,7 +11,7 @@ from resnet_studio.engine import data, fastdata, runs
 from resnet_studio.engine.errors import ImageError
 from resnet_studio.engine.events import LogMessage
 from resnet_studio.engine.models import IMAGENET_MEAN, IMAGENET_STD
-from resnet_studio.engine.trainer import Trainer
+from resnet_studio.engine.train import Trainer
 
 from .test_trainer import Recorder, tiny_config
 
@@ -94,7 +94,9 @@ def test_the_cache_keeps_to_its_budget_and_falls_back_to_disk(photos):
 
 
 def test_the_automatic_budget_is_a_share_of_free_memory():
-    free = fastdata.available_memory()
+    from resnet_studio.engine import io
+
+    free = io.available_memory()
     assert free is None or free > 0
     assert 0 < fastdata.default_cache_budget() <= (free or 2**32)
 

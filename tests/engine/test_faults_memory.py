@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from resnet_studio.engine import evaluate, runs
-from resnet_studio.engine import trainer as trainer_module
 from resnet_studio.engine.errors import OutOfMemory
 from resnet_studio.engine.events import LogMessage, MemoryFallback, StepEnd
 from resnet_studio.engine.memory import ChunkedRunner, is_out_of_memory
 from resnet_studio.engine.predict import Predictor
-from resnet_studio.engine.trainer import Trainer
+from resnet_studio.engine.train import Trainer
+from resnet_studio.engine.train import prepare as trainer_module
 
 from ..conftest import make_class_folder
 from .test_trainer import Recorder, tiny_config

@@ -70,7 +70,7 @@ def seeds() -> dict[str, tuple[bytes, str, tuple[int, int]]]:
     rgba = rgb.copy()
     rgba.putalpha(Image.linear_gradient("L").resize(rgb.size))
     palette = rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
-    gray16 = Image.fromarray((np.arange(32 * 48, dtype=np.uint16).reshape(32, 48) * 41))
+    gray16 = Image.fromarray(np.arange(32 * 48, dtype=np.uint16).reshape(32, 48) * 41)
     frames = [_picture(32, 32, i).convert("P", palette=Image.Palette.ADAPTIVE, colors=8) for i in range(3)]
     exif = Image.Exif()
     exif[0x0112] = 6  # shown rotated 90 degrees: 40x24 stored, 24x40 loaded

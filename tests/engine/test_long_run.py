@@ -19,8 +19,9 @@ import threading
 import numpy as np
 import pytest
 
+from resnet_studio.engine.config import TrainConfig
 from resnet_studio.engine.events import EpochEnd
-from resnet_studio.engine.trainer import TrainConfig, Trainer
+from resnet_studio.engine.train import Trainer
 from tests.conftest import make_class_folder
 
 CONTAINERS = (list, dict, set, collections.deque)

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from resnet_studio.engine import checkpoint, runs
+from resnet_studio.engine.config import TrainConfig
 from resnet_studio.engine.errors import DataError, StudioError
 from resnet_studio.engine.events import EpochEnd, LogMessage, RunFinished, RunStarted, StepEnd
-from resnet_studio.engine.trainer import RunControl, TrainConfig, Trainer
+from resnet_studio.engine.train import RunControl, Trainer
 
 
 def tiny_config(data_dir, out_dir, **kw) -> TrainConfig:

@@ -120,7 +120,7 @@ def demo_data(tmp_path_factory):
 @pytest.fixture
 def tiny_config(demo_data, studio_home):
     """A TrainConfig that trains ResNet-18 on the tiny demo data in a few seconds."""
-    from resnet_studio.engine.trainer import TrainConfig
+    from resnet_studio.engine.config import TrainConfig
 
     def make(**overrides):
         values = dict(

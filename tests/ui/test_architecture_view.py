@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from resnet_studio.engine.architecture import describe_depth
-from resnet_studio.ui.architecture_view import COLLAPSE_ABOVE, ArchitectureView
+from resnet_studio.ui.architecture.view import COLLAPSE_ABOVE, ArchitectureView
 
 BLOCKS_PER_STAGE = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
 

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from resnet_studio.engine.errors import WeightsUnavailableError
 from resnet_studio.engine.predict import Predictor
-from resnet_studio.ui.widgets import running_background_tasks, wait_for_background_tasks
+from resnet_studio.ui.tasks import running_background_tasks, wait_for_background_tasks
 
 from ..bad_files import (
     MODEL_CASES,
@@ -79,7 +79,7 @@ def _settle() -> None:
 
 @pytest.fixture
 def predict_tab(qtbot, offline):
-    from resnet_studio.ui.predict_tab import PredictTab
+    from resnet_studio.ui.predict.tab import PredictTab
 
     tab = PredictTab()
     qtbot.addWidget(tab)
@@ -124,7 +124,7 @@ def test_predict_tab_open_model_dialog(qtbot, predict_tab, tmp_path, marker, mon
 
 @pytest.fixture
 def setup_panel(qtbot):
-    from resnet_studio.ui.setup_panel import SetupPanel
+    from resnet_studio.ui.setup.panel import SetupPanel
 
     panel = SetupPanel()
     qtbot.addWidget(panel)
@@ -178,8 +178,8 @@ def test_setup_panel_weights_follow_the_depth_and_any_head_is_fine(qtbot, setup_
 
 @pytest.mark.parametrize("case", RUN_FOLDER_CASES)
 def test_evaluate_tab_and_export_dialog_show_why(qtbot, tmp_path, marker, case):
-    from resnet_studio.ui.evaluate_tab import EvaluateTab
-    from resnet_studio.ui.export_dialog import ExportDialog
+    from resnet_studio.ui.evaluate.tab import EvaluateTab
+    from resnet_studio.ui.history.export_dialog import ExportDialog
 
     path, needles = bad_model(tmp_path / "bad", case, marker)
     tab = EvaluateTab()

@@ -15,7 +15,7 @@ from PySide6.QtTest import QTest
 
 from resnet_studio.engine import runs
 from resnet_studio.engine.evaluate import ClassMetrics, Evaluation, SampleResult
-from resnet_studio.ui.evaluate_tab import EvaluateTab
+from resnet_studio.ui.evaluate.tab import EvaluateTab
 
 WAIT_MS = 60_000
 
@@ -23,8 +23,9 @@ WAIT_MS = 60_000
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A 1-epoch ResNet-18 run on 4 classes x 8 generated 32 px images."""
+    from resnet_studio.engine.config import TrainConfig
     from resnet_studio.engine.demo import make_demo_dataset
-    from resnet_studio.engine.trainer import TrainConfig, Trainer
+    from resnet_studio.engine.train import Trainer
 
     data = make_demo_dataset(tmp_path_factory.mktemp("data") / "demo", per_class=8, image_size=32)
     config = TrainConfig(data_dir=str(data), depth=18, weights="none", epochs=1, batch_size=8, image_size=32,

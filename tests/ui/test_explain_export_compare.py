@@ -13,9 +13,9 @@ import torch
 
 from resnet_studio.engine import checkpoint, demo, export, models
 from resnet_studio.engine.predict import Predictor
-from resnet_studio.ui.compare_view import CompareView, run_record
-from resnet_studio.ui.export_dialog import ExportDialog
-from resnet_studio.ui.predict_tab import PredictTab
+from resnet_studio.ui.history.compare import CompareView, run_record
+from resnet_studio.ui.history.export_dialog import ExportDialog
+from resnet_studio.ui.predict.tab import PredictTab
 
 CLASSES = ["checkers", "dots", "rings", "stripes"]
 WAIT_MS = 60_000

@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 
 from resnet_studio.engine import checkpoint, runs
-from resnet_studio.engine import trainer as trainer_module
+from resnet_studio.engine import io as engine_io
+from resnet_studio.engine.train import prepare as trainer_module
 
 from .test_main_window import RUN_TIMEOUT_MS, _click, _tiny_window
 
@@ -93,7 +94,7 @@ def test_a_full_disk_mid_run_fails_the_run_and_keeps_the_checkpoint(qtbot, monke
             return real_open("/dev/full", mode, *args, **kwargs)  # a real ENOSPC from the kernel
         return real_open(path, mode, *args, **kwargs)
 
-    monkeypatch.setattr(checkpoint, "open", opening, raising=False)
+    monkeypatch.setattr(engine_io, "open", opening, raising=False)  # engine/io.py writes every file
     win = _tiny_window(qtbot, monkeypatch, demo_data, epochs=3)
     win.controller.epochEnded.connect(lambda e: full.update(on=True))
     with qtbot.waitSignal(win.controller.failed, timeout=RUN_TIMEOUT_MS) as blocker:

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from resnet_studio.engine.events import EpochEnd, RunStarted, StepEnd
-from resnet_studio.ui.train_tab import MAX_LOG_LINES, MAX_SERIES_POINTS, GrowingSeries, TrainTab
+from resnet_studio.ui.train.tab import MAX_LOG_LINES, MAX_SERIES_POINTS, GrowingSeries, TrainTab
 from resnet_studio.ui.worker import TrainingController
-
 
 STEPS_PER_EPOCH = 500
 EPOCHS = 200  # 100,000 steps

@@ -8,9 +8,9 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 
 from resnet_studio.engine import runs
-from resnet_studio.engine.trainer import Trainer
-from resnet_studio.ui.compare_view import CompareDialog
-from resnet_studio.ui.export_dialog import ExportDialog
+from resnet_studio.engine.train import Trainer
+from resnet_studio.ui.history.compare import CompareDialog
+from resnet_studio.ui.history.export_dialog import ExportDialog
 from resnet_studio.ui.main_window import TAB_NAMES, MainWindow
 
 WAIT_MS = 120_000

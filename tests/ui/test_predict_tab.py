@@ -16,8 +16,8 @@ from PySide6.QtWidgets import QApplication
 from resnet_studio.engine import checkpoint, demo, models
 from resnet_studio.engine.errors import WeightsUnavailableError
 from resnet_studio.engine.predict import Predictor
-from resnet_studio.ui.predict_tab import PredictTab
-from resnet_studio.ui.widgets import running_background_tasks, wait_for_background_tasks
+from resnet_studio.ui.predict.tab import PredictTab
+from resnet_studio.ui.tasks import running_background_tasks, wait_for_background_tasks
 
 CLASSES = ["checkers", "dots", "rings", "stripes"]
 

@@ -14,8 +14,8 @@ from PySide6.QtCore import QSettings
 
 from resnet_studio.engine import demo as demo_module
 from resnet_studio.engine import runs
-from resnet_studio.ui.setup_panel import SetupPanel
-from resnet_studio.ui.widgets import running_background_tasks, wait_for_background_tasks
+from resnet_studio.ui.setup.panel import SetupPanel
+from resnet_studio.ui.tasks import running_background_tasks, wait_for_background_tasks
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -227,14 +227,14 @@ def test_restoring_empty_settings_keeps_the_defaults(qtbot, panel, tmp_path):
 
 def test_use_demo_dataset_creates_and_selects_it(qtbot, panel, monkeypatch, studio_home):
     real = demo_module.make_demo_dataset
-    monkeypatch.setattr(demo_module, "make_demo_dataset", lambda out: real(out, per_class=6, image_size=32))
+    monkeypatch.setattr(demo_module, "make_demo_dataset", lambda out, **kw: real(out, per_class=6, image_size=32, **kw))
     panel.batch_spin.setValue(8)
     with qtbot.waitSignal(panel.datasetChanged, timeout=30_000, check_params_cb=lambda s: s is not None):
         panel.use_demo_dataset()
     assert panel.train_config().data_dir == str(runs.default_demo_dir()) == str(studio_home / "demo-data")
     assert panel.dataset().num_train + panel.dataset().num_val == 24
     assert panel.is_valid()
-    assert not (studio_home / "demo-data.partial").exists()
+    assert sorted(p.name for p in studio_home.iterdir() if p.name.startswith(".")) == []  # no partial folder left
 
 
 def test_set_running_locks_the_fields(panel):
@@ -250,7 +250,8 @@ def test_engine_numbers_fill_in_from_the_background(qtbot, panel):
     assert panel.depth_table.row_text(50)[1] == "…"  # nothing computed on the UI thread at construction
     panel.load_engine_info()
     qtbot.waitUntil(lambda: panel.depth_table.row_text(50)[1] != "…", timeout=30_000)
-    from resnet_studio.engine.models import default_lr, depth_summary
+    from resnet_studio.engine.config import default_lr
+    from resnet_studio.engine.models import depth_summary
 
     summary = depth_summary(50, 224)
     assert panel.depth_table.row_text(50)[1] == f"{summary['params'] / 1e6:.1f} M"
@@ -265,8 +266,8 @@ def test_panels_import_and_build_without_torch():
     code = (
         "import os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
         "from PySide6.QtWidgets import QApplication; app = QApplication([])\n"
-        "from resnet_studio.ui.setup_panel import SetupPanel\n"
-        "from resnet_studio.ui.predict_tab import PredictTab\n"
+        "from resnet_studio.ui.setup.panel import SetupPanel\n"
+        "from resnet_studio.ui.predict.tab import PredictTab\n"
         "SetupPanel(); PredictTab()\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from resnet_studio.engine.events import EpochEnd, RunFinished, RunStarted, StepEnd
-from resnet_studio.ui.train_tab import GrowingSeries, TrainTab, format_duration
+from resnet_studio.ui.train.tab import GrowingSeries, TrainTab, format_duration
 from resnet_studio.ui.worker import TrainingController
 
 

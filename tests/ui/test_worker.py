@@ -80,7 +80,7 @@ def test_bad_data_folder_ends_with_failed(qtbot, tiny_config, tmp_path):
     ],
 )
 def test_unexpected_errors_end_with_failed(qtbot, tiny_config, monkeypatch, exc, expected):
-    import resnet_studio.engine.trainer as trainer
+    import resnet_studio.engine.train as trainer
 
     def explode(self):
         raise exc

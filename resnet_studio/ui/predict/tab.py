@@ -12,7 +12,6 @@ pane with the selected image large, an opacity slider and a class chooser.
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,17 +63,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .cam_view import CamView, heat_qimage, paint_heat
-from .widgets import (
-    Banner,
-    ElidedLabel,
-    BackgroundTask,
-    format_percent,
-    load_thumbnail,
-    paint_probability_bars,
-    palette_colors,
-    TaskGroup,
-)
+from .. import format as fmt
+from ..cam_view import CamView, paint_heat
+from ..images import heat_qimage, load_thumbnail
+from ..tasks import BackgroundTask, TaskGroup
+from ..widgets import Banner, ElidedLabel, palette_colors
+from .bars import paint_probability_bars
 
 __all__ = ["PredictTab", "PredictEntry"]
 
@@ -132,11 +126,8 @@ def _load_predictor(task: BackgroundTask, kind: str, path: str | None):
 
 def _predict(task: BackgroundTask, predictor, items: list[tuple[int, object]]) -> None:
     """Read, thumbnail and predict `items` ([(id, path-or-bytes)]) a chunk at a time."""
-    from resnet_studio.engine.data import load_image
     from resnet_studio.engine.errors import StudioError
 
-    resize = getattr(predictor, "resize_size", None) or round(predictor.image_size / 0.875)
-    min_size = max(int(resize), THUMB * 2)
     for start in range(0, len(items), CHUNK):
         task.check()
         chunk = items[start : start + CHUNK]
@@ -144,8 +135,11 @@ def _predict(task: BackgroundTask, predictor, items: list[tuple[int, object]]) -
         images, ids = [], []
         for entry_id, source in chunk:
             try:
-                image = load_image(source, min_size=min_size)
-                thumb = load_thumbnail(None, THUMB, image=image)
+                image = predictor.read(source)  # the pixels `predict` reads: the same probabilities
+                if min(image.size) < THUMB * 2 and not isinstance(source, bytes):
+                    thumb = load_thumbnail(source, THUMB)  # a finer reading for the thumbnail only
+                else:
+                    thumb = load_thumbnail(None, THUMB, image=image)
             except StudioError as exc:
                 results[entry_id] = (None, [], str(exc))
                 continue
@@ -172,24 +166,19 @@ def _predict(task: BackgroundTask, predictor, items: list[tuple[int, object]]) -
 
 def _cam_thumbnails(task: BackgroundTask, predictor, items: list[tuple[int, object, int | None]]) -> None:
     """Grad-CAM heat layers at thumbnail size for `items` ([(id, source, class or None)])."""
-    from resnet_studio.engine.data import load_image
     from resnet_studio.engine.errors import StudioError
-    from resnet_studio.engine.explain import grad_cam
+    from resnet_studio.engine.explain import explain
 
-    resize = getattr(predictor, "resize_size", None) or round(predictor.image_size / 0.875)
-    min_size = max(int(resize), THUMB * 2)
     for start in range(0, len(items), CAM_CHUNK):
         task.check()
         out = []
         for entry_id, source, class_index in items[start : start + CAM_CHUNK]:
             try:
-                image = load_image(source, min_size=min_size)
-                cam = grad_cam(predictor, [image], [class_index])[0]
+                shown = explain(predictor, source, class_index, display_side=THUMB * 2)  # as load_thumbnail makes them
             except StudioError:
                 continue
-            thumb = image.copy()
-            thumb.thumbnail((THUMB * 2, THUMB * 2))  # as load_thumbnail makes them
-            out.append((entry_id, heat_qimage(cam, thumb.size), class_index, cam.label, cam.crop))
+            cam = shown.cam
+            out.append((entry_id, heat_qimage(cam, shown.image.size), class_index, cam.label, cam.crop))
         task.report(out)
 
 
@@ -791,7 +780,7 @@ class PredictTab(QWidget):
         """Load a model from a run folder, model.safetensors or model.json (in the background)."""
         self._cancel_load()
         self._open_error = None
-        self.banner.show_message("info", "Opening the model…", _html(str(path)))
+        self.banner.show_message("info", "Opening the model…", fmt.escape(str(path)))
         gen = self._load_generation = getattr(self, "_load_generation", 0) + 1
         label = _model_label_for(path)
         self._load_task = self._tasks.start(
@@ -839,16 +828,11 @@ class PredictTab(QWidget):
             self.write_csv(path)
 
     def write_csv(self, path: str) -> None:
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["path"] + [x for i in range(1, TOPK + 1) for x in (f"label_{i}", f"prob_{i}")] + ["error"])
-            for e in sorted(self.results.entries(), key=lambda e: (e.batch, e.id)):
-                if not e.done:
-                    continue
-                row = [e.path or e.name]
-                for i in range(TOPK):
-                    row += [e.predictions[i][0], f"{e.predictions[i][1]:.6f}"] if i < len(e.predictions) else ["", ""]
-                writer.writerow(row + [e.error or ""])
+        """The finished results, in the order they were added, as `predict --csv` writes them."""
+        from resnet_studio.engine.predict import Prediction, write_csv
+
+        done = [e for e in sorted(self.results.entries(), key=lambda e: (e.batch, e.id)) if e.done]
+        write_csv(path, [Prediction(e.path or e.name, list(e.predictions), e.error) for e in done])
 
     # ------------------------------------------------------------ drag and drop
 
@@ -990,7 +974,7 @@ class PredictTab(QWidget):
             self.banner.show_message(
                 "error",
                 "Could not open the model",
-                _html(self._open_error)
+                fmt.escape(self._open_error)
                 + ("<br>The model in use is unchanged." if self._predictor is not None else ""),
                 [("Open another…", self.open_model_file), ("Dismiss", self._update_banner_dismiss)],
             )
@@ -1018,7 +1002,7 @@ class PredictTab(QWidget):
                 "No model to classify with yet",
                 f"{reason} To classify photos, <b>train a model</b> on your photos (Setup and Train), or "
                 "<b>open one</b>: a run folder or a <i>model.safetensors</i> file."
-                f"<br><span style='font-size:small'>Details: {_html(self._imagenet_error)}</span>",
+                f"<br><span style='font-size:small'>Details: {fmt.escape(self._imagenet_error)}</span>",
                 [("Open model…", self.open_model_file), ("Try again", self.use_imagenet_model)],
             )
         else:
@@ -1319,12 +1303,8 @@ def _entries_text(entries: list[PredictEntry]) -> str:
         if e.error:
             lines.append(f"{e.path or e.name}\terror: {e.error}")
         else:
-            lines.append(f"{e.path or e.name}\t" + "\t".join(f"{l} {format_percent(p)}" for l, p in e.predictions))
+            lines.append(f"{e.path or e.name}\t" + "\t".join(f"{l} {fmt.percent(p)}" for l, p in e.predictions))
     return "\n".join(lines)
-
-
-def _html(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _last_dir() -> str:

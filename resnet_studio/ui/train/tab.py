@@ -18,10 +18,10 @@ import html
 import math
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
-from PySide6.QtCore import QEvent, QElapsedTimer, QSettings, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QElapsedTimer, QEvent, QSettings, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QFont, QFontDatabase, QPalette
 from PySide6.QtWidgets import (
     QFrame,
@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .widgets import Banner, palette_colors
+from ..widgets import Banner, palette_colors
 
 __all__ = ["TrainTab", "GrowingSeries", "format_duration", "SERIES_NAMES"]
 

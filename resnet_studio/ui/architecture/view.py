@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QEvent, QLineF, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
@@ -51,8 +52,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.architecture import describe_depth
-from ..engine.errors import StudioError
+from resnet_studio.engine.architecture import describe_depth
+from resnet_studio.engine.errors import StudioError
 
 __all__ = ["ArchitectureView", "COLLAPSE_ABOVE", "BLOCKS_PER_ROW"]
 
@@ -105,7 +106,7 @@ class _Colors:
     chip: QColor
 
     @classmethod
-    def from_palette(cls, pal: QPalette) -> "_Colors":
+    def from_palette(cls, pal: QPalette) -> _Colors:
         base = pal.color(QPalette.ColorRole.Base)
         text = pal.color(QPalette.ColorRole.Text)
         dark = base.lightness() < 128
@@ -226,7 +227,7 @@ class _BoxItem(QGraphicsItem):
     BOX_X = 18.0
     ADD_R = 9.0
 
-    def __init__(self, view: "ArchitectureView", key: str, title: str, lines: list[str], *,
+    def __init__(self, view: ArchitectureView, key: str, title: str, lines: list[str], *,
                  trainable: bool, shortcut: str | None = None, shortcut_label: str = "",
                  repeat: list[str] | None = None, tooltip: str = "") -> None:
         super().__init__()
@@ -454,7 +455,7 @@ class _BoxItem(QGraphicsItem):
 class _TerminalItem(QGraphicsItem):
     """The input image and the class scores: a pill with two lines."""
 
-    def __init__(self, view: "ArchitectureView", lines: list[str], tooltip: str = "") -> None:
+    def __init__(self, view: ArchitectureView, lines: list[str], tooltip: str = "") -> None:
         super().__init__()
         self.view = view
         self.lines = lines
@@ -486,7 +487,7 @@ class _TerminalItem(QGraphicsItem):
 class _EdgeItem(QGraphicsItem):
     """A polyline with an arrow at its end and, optionally, a shape label on it."""
 
-    def __init__(self, view: "ArchitectureView", points: list[QPointF], label: str = "", label_at: QPointF | None = None,
+    def __init__(self, view: ArchitectureView, points: list[QPointF], label: str = "", label_at: QPointF | None = None,
                  arrow: bool = True) -> None:
         super().__init__()
         self.view = view
@@ -527,7 +528,7 @@ class _EdgeItem(QGraphicsItem):
 class _FrameItem(QGraphicsItem):
     """A stage's background and its gutter: names, block count, collapse toggle."""
 
-    def __init__(self, view: "ArchitectureView", rect: QRectF, lines: list[tuple[str, str]], toggle: str | None = None,
+    def __init__(self, view: ArchitectureView, rect: QRectF, lines: list[tuple[str, str]], toggle: str | None = None,
                  on_toggle: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.view = view
@@ -599,7 +600,7 @@ class _FrameItem(QGraphicsItem):
 
 
 class _TitleItem(QGraphicsItem):
-    def __init__(self, view: "ArchitectureView", title: str, subtitle: str) -> None:
+    def __init__(self, view: ArchitectureView, title: str, subtitle: str) -> None:
         super().__init__()
         self.view, self.title, self.subtitle = view, title, subtitle
         f = view._fonts
@@ -624,7 +625,7 @@ class _ScaleItem(QGraphicsItem):
 
     BAR_W = 120.0
 
-    def __init__(self, view: "ArchitectureView") -> None:
+    def __init__(self, view: ArchitectureView) -> None:
         super().__init__()
         self.view = view
         f = view._fonts
@@ -719,7 +720,7 @@ class _DiagramView(QGraphicsView):
 class _Legend(QWidget):
     """The key: trainable, frozen, the two shortcuts; the colour scale while tinting."""
 
-    def __init__(self, owner: "ArchitectureView") -> None:
+    def __init__(self, owner: ArchitectureView) -> None:
         super().__init__(owner)
         self.owner = owner
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)

@@ -15,7 +15,8 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QFrame, QScrollArea, QSizePolicy, QToolTip, QWidget
 
-from .widgets import palette_colors
+from .. import format as fmt
+from ..widgets import palette_colors
 
 __all__ = ["ConfusionMatrixView"]
 
@@ -35,7 +36,7 @@ def _mix(a: QColor, b: QColor, t: float) -> QColor:
 
 
 class _Canvas(QWidget):
-    def __init__(self, view: "ConfusionMatrixView") -> None:
+    def __init__(self, view: ConfusionMatrixView) -> None:
         super().__init__()
         self.view = view
         self.setMouseTracking(True)
@@ -259,8 +260,8 @@ class ConfusionMatrixView(QScrollArea):
         count = int(self.counts[true, pred])
         total = int(self.counts[true].sum())
         share = f" ({count / total:.1%} of {self.classes[true]})" if total else ""
-        what = "correct" if true == pred else f"predicted as <b>{_html(self.classes[pred])}</b>"
-        return (f"<b>{_html(self.classes[true])}</b> {what}: {count} image{'s' if count != 1 else ''}{share}"
+        what = "correct" if true == pred else f"predicted as <b>{fmt.escape(self.classes[pred])}</b>"
+        return (f"<b>{fmt.escape(self.classes[true])}</b> {what}: {count} image{'s' if count != 1 else ''}{share}"
                 "<br><i>Click to show these images</i>")
 
     def resizeEvent(self, event) -> None:  # noqa: N802
@@ -270,7 +271,3 @@ class ConfusionMatrixView(QScrollArea):
     def _relayout(self) -> None:
         self.canvas.layout_for(self.viewport().size())
         self.canvas.update()
-
-
-def _html(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

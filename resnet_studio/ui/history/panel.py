@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from resnet_studio.engine import runs as engine_runs
 
-from .widgets import ElidedLabel, palette_colors
+from ..widgets import ElidedLabel, palette_colors
 
 __all__ = ["RunsPanel", "COLUMNS"]
 
@@ -196,6 +196,7 @@ class RunsPanel(QWidget):
         runs_dir = self.runs_dir()
         self.location_label.setText(str(runs_dir))
         try:
+            engine_runs.clean_orphaned_temp_files(runs_dir)  # left by writers killed mid-write
             self._runs = engine_runs.list_runs(runs_dir)
         except OSError as exc:
             self._runs = []

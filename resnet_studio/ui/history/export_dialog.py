@@ -27,7 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .widgets import Banner, InlineMessage, TaskGroup
+from .. import format as fmt
+from ..tasks import TaskGroup
+from ..widgets import Banner, InlineMessage
 
 __all__ = ["ExportDialog"]
 
@@ -57,7 +59,7 @@ class ExportDialog(QDialog):
         self.result = None  # the engine ExportResult once done
         self.error = ""
 
-        title = QLabel(f"Export the model of <b>{_html(Path(model_path).name)}</b>")
+        title = QLabel(f"Export the model of <b>{fmt.escape(Path(model_path).name)}</b>")
         title.setWordWrap(True)
         self.format_group = QButtonGroup(self)
         formats = QVBoxLayout()
@@ -217,7 +219,7 @@ class ExportDialog(QDialog):
         self.banner.show_message(
             "info",
             f"Exported to {Path(result.path).name}",
-            f"{_html(result.path)}<br>Checked against PyTorch on {result.images_checked} images: {agree}; "
+            f"{fmt.escape(result.path)}<br>Checked against PyTorch on {result.images_checked} images: {agree}; "
             f"largest probability difference <b>{result.max_prob_diff:.2e}</b>.",
         )
         self.folder_button.show()
@@ -227,7 +229,7 @@ class ExportDialog(QDialog):
         self._set_busy(False)
         self.error = message
         self.stage_label.setText("")
-        self.banner.show_message("error", "Export failed", _html(message))
+        self.banner.show_message("error", "Export failed", fmt.escape(message))
 
     def _show_folder(self) -> None:
         if self.result is not None:
@@ -249,7 +251,3 @@ class ExportDialog(QDialog):
             event.ignore()
             return
         super().closeEvent(event)
-
-
-def _html(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

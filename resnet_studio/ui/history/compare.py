@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPalette, QPixmap, QIcon
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_studio.engine import runs as engine_runs
+
+from .. import format as fmt
 
 __all__ = ["CompareView", "CompareDialog", "run_record", "SETTINGS_ROWS"]
 
@@ -49,51 +51,26 @@ SETTINGS_ROWS = (
 )
 
 
-def _duration(seconds: float | None) -> str:
-    if not seconds:
-        return "—"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}" if m else f"{s} s"
-
-
-def _pct(value) -> str:
-    return f"{float(value):.1%}" if isinstance(value, (int, float)) else "—"
-
-
 def run_record(run_dir: str | os.PathLike) -> dict:
     """What the comparison shows of one run: its curves and its settings as text."""
-    run_dir = Path(run_dir)
-    try:
-        config = engine_runs.read_json(run_dir / engine_runs.CONFIG)
-    except (OSError, ValueError):
-        config = {}
-    try:
-        summary = engine_runs.read_json(run_dir / engine_runs.SUMMARY)
-    except (OSError, ValueError):
-        summary = {}
-    epochs = [r for r in engine_runs.read_metrics(run_dir) if r.get("event") == "epoch"]
-    by_epoch: dict[int, dict] = {}
-    for r in epochs:  # a resumed run may repeat an epoch: the last one counts
-        by_epoch[int(r.get("epoch", 0))] = r
-    rows = [by_epoch[e] for e in sorted(by_epoch)]
-    seconds = sum(float(r.get("seconds") or 0) for r in rows)
-    done = summary.get("epochs_completed", len(rows))
-    planned = config.get("epochs")
+    run = engine_runs.RunRecord.load(run_dir)
+    config = run.config
+    rows = run.epoch_rows()
+    done = run.epochs_completed if run.summary else len(rows)
+    planned = run.epochs
     weights = str(config.get("weights", "—"))
     if weights not in ("imagenet", "none", "—"):
         weights = Path(weights).name
     lr = config.get("lr")
-    record = {
-        "path": str(run_dir),
-        "name": run_dir.name,
+    return {
+        "path": run.path,
+        "name": run.name,
         "epoch": [int(r.get("epoch", 0)) for r in rows],
         "val_acc": [float(r["val_acc"]) * 100 if r.get("val_acc") is not None else float("nan") for r in rows],
         "val_loss": [float(r["val_loss"]) if r.get("val_loss") is not None else float("nan") for r in rows],
         "settings": {
-            "dataset": Path(str(config.get("data_dir", ""))).name or "—",
-            "model": f"ResNet-{config['depth']}" if config.get("depth") else "—",
+            "dataset": run.dataset or "—",
+            "model": f"ResNet-{run.depth}" if run.depth else "—",
             "weights": {"imagenet": "ImageNet", "none": "from scratch"}.get(weights, weights),
             "trainable": str(config.get("trainable", "—")),
             "image_size": f"{config['image_size']} px" if config.get("image_size") else "—",
@@ -101,15 +78,14 @@ def run_record(run_dir: str | os.PathLike) -> dict:
             "optimizer": {"sgd": "SGD", "adamw": "AdamW"}.get(str(config.get("optimizer")), str(config.get("optimizer", "—"))),
             "lr": f"{float(lr):.3g}" if isinstance(lr, (int, float)) else "auto",
             "epochs": f"{done}/{planned}" if planned else str(done),
-            "best_val_acc": _pct(summary.get("best_val_acc")),
-            "best_epoch": str(summary.get("best_epoch") or "—"),
-            "final_val_acc": _pct(summary.get("final_val_acc")),
-            "time": _duration(seconds),
-            "status": str(summary.get("status", "interrupted")),
+            "best_val_acc": fmt.fraction(run.best_val_acc),
+            "best_epoch": str(run.best_epoch or "—"),
+            "final_val_acc": fmt.fraction(run.final_val_acc),
+            "time": fmt.duration(run.seconds(rows) or None),
+            "status": run.status,
         },
-        "best_val_acc": summary.get("best_val_acc"),
+        "best_val_acc": run.best_val_acc,
     }
-    return record
 
 
 class CompareView(QWidget):

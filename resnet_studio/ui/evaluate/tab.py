@@ -30,7 +30,17 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QPainter,
+    QPainterPath,
+    QPalette,
+    QPixmap,
+    QStandardItem,
+    QStandardItemModel,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -53,9 +63,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .cam_view import CamView
+from .. import format as fmt
+from ..cam_view import CamView
+from ..images import load_thumbnail
+from ..tasks import TaskGroup
+from ..widgets import Banner, ElidedLabel, palette_colors
 from .confusion_matrix import ConfusionMatrixView
-from .widgets import Banner, ElidedLabel, TaskGroup, format_percent, load_thumbnail, palette_colors
 
 __all__ = ["EvaluateTab", "GALLERY_LIMIT"]
 
@@ -77,9 +90,7 @@ def _evaluate_run(task, run_dir: str, predictor=None):
         predictor = Predictor.from_path(run_dir)
     task.check()
     task.report(("stage", "Finding the validation images…"))
-    samples, skipped, source = evaluate.validation_samples(
-        run_dir, predictor.classes, progress=lambda done, total: task.report(("scan", done, total))
-    )
+    samples, skipped, source = evaluate.validation_samples(run_dir, predictor.classes)
     return predictor, _run(task, predictor, samples, skipped, source)
 
 
@@ -202,7 +213,7 @@ class _GalleryModel(QAbstractListModel):
             return Path(s.path).name
         if role == Qt.ItemDataRole.ToolTipRole:
             return (f"{s.path}\ntrue: {self.classes[s.true]}\npredicted: {self.classes[s.pred]} "
-                    f"({format_percent(s.confidence)})\nprobability of the true class: {format_percent(s.true_prob)}")
+                    f"({fmt.percent(s.confidence)})\nprobability of the true class: {fmt.percent(s.true_prob)}")
         return None
 
     def set_samples(self, samples: list, classes: list[str]) -> None:
@@ -262,7 +273,7 @@ class _GalleryDelegate(QStyledItemDelegate):
             painter.drawPixmap(QRectF(box.center().x() - w / 2, box.center().y() - h / 2, w, h), pm, QRectF(pm.rect()))
             painter.restore()
         # the confidence as a badge on the picture
-        conf = format_percent(sample.confidence)
+        conf = fmt.percent(sample.confidence)
         small = QFont(option.font)
         small.setPointSizeF(small.pointSizeF() * 0.85)
         small.setBold(True)
@@ -609,7 +620,7 @@ class EvaluateTab(QWidget):
 
     def open_export_dialog(self):
         """The export dialog for this run's model (window-modal, not blocking); returns it."""
-        from .export_dialog import ExportDialog
+        from ..history.export_dialog import ExportDialog
 
         if self._run_dir is None:
             return None
@@ -685,7 +696,7 @@ class EvaluateTab(QWidget):
         self._set_busy(False)
         self.last_error = message
         self.source_label.setText("")
-        self.banner.show_message("error", "Could not evaluate", _html(message), [("Choose a folder…", self.choose_folder)] if self._predictor else [])
+        self.banner.show_message("error", "Could not evaluate", fmt.escape(message), [("Choose a folder…", self.choose_folder)] if self._predictor else [])
 
     def _on_cancelled(self, gen: int) -> None:
         if gen != self._generation:
@@ -858,18 +869,10 @@ class EvaluateTab(QWidget):
 
 
 def _recorded_accuracy(run_dir: str) -> float | None:
-    try:
-        from resnet_studio.engine.runs import SUMMARY, read_json
+    from resnet_studio.engine.runs import RunRecord
 
-        value = read_json(Path(run_dir) / SUMMARY).get("best_val_acc")
-        return float(value) if value is not None else None
-    except (OSError, ValueError, TypeError):
-        return None
+    return RunRecord.load(run_dir).best_val_acc
 
 
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
-
-
-def _html(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,243 @@
+"""What a run leaves in its folder, as callbacks the loop calls: Lightning's shape, our code.
+
+The loop trains and validates; everything written to the run folder, and the decision
+to stop early, happens here. After each epoch the callbacks run in this order, so a
+kill at any point leaves a consistent folder:
+
+    SaveBestModel    model.safetensors + model.json, when the epoch is the best so far
+    WriteEpochLine   the epoch's line in metrics.jsonl (before the checkpoint: killed in
+                     between, resume drops the line and redoes the epoch)
+    SaveCheckpoint   checkpoint.pt: the completed epoch's training state
+    WriteSummary     summary.json, "running" with this process's id
+    EarlyStopping    asks the loop to stop after `patience` epochs without a better one
+
+Values handed to callbacks are plain numbers (`EpochResult`), never tensors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .. import checkpoint as ckpt
+from .. import io, runs
+from ..data import resize_size_for
+from ..devices import describe_device
+from ..models import IMAGENET_MEAN, IMAGENET_STD
+
+if TYPE_CHECKING:
+    from .loop import Trainer
+
+__all__ = [
+    "EpochResult",
+    "Callback",
+    "SaveBestModel",
+    "WriteEpochLine",
+    "SaveCheckpoint",
+    "WriteSummary",
+    "EarlyStopping",
+    "run_folder_callbacks",
+]
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """One trained and validated epoch, in plain numbers."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    lr: float
+    images_per_sec: float
+    seconds: float
+    per_class_acc: dict[str, float]
+    confusion: list[list[int]]
+    is_best: bool
+    block_grad_norms: dict[str, float] = field(default_factory=dict)
+
+
+class Callback:
+    """No-op hooks; a callback overrides the ones it needs. The loop calls them in list order."""
+
+    def on_run_start(self, trainer: Trainer) -> None:
+        """The run folder is ready and the first epoch is about to start."""
+
+    def on_epoch_end(self, trainer: Trainer, result: EpochResult) -> None:
+        """An epoch was trained and validated (result); the callbacks before this one have run."""
+
+    def on_run_end(self, trainer: Trainer, status: str, message: str) -> None:
+        """The run ended: completed, cancelled or failed (`message` says why, one line)."""
+
+
+class SaveBestModel(Callback):
+    """The best epoch's model, first of all; the run's best epoch is updated only once its
+    model is on disk, so the summary never names a model that is not."""
+
+    def on_epoch_end(self, trainer, result):
+        p = trainer.progress
+        if result.is_best:
+            ckpt.save_model(trainer.model, trainer.run_dir / runs.MODEL, model_meta(trainer, result.epoch, result.val_acc))
+            p.best_val_acc, p.best_epoch, p.best_confusion = result.val_acc, result.epoch, result.confusion
+            p.epochs_since_best = 0
+        else:
+            p.epochs_since_best += 1
+
+
+def model_meta(trainer: Trainer, epoch: int, val_acc: float) -> dict:
+    """What model.json says of a model: what is needed to use it, and where it came from."""
+    from ... import __version__
+
+    cfg = trainer.config
+    return {
+        "depth": cfg.depth,
+        "classes": list(trainer.classes),
+        "image_size": cfg.image_size,
+        "resize_size": resize_size_for(cfg.image_size),
+        "mean": list(IMAGENET_MEAN),
+        "std": list(IMAGENET_STD),
+        "project_version": __version__,
+        "trainable": cfg.trainable,
+        "weights": str(cfg.weights),
+        "epoch": epoch,
+        "val_acc": val_acc,
+    }
+
+
+class WriteEpochLine(Callback):
+    def on_epoch_end(self, trainer, result):
+        trainer.metrics.write(
+            {
+                "event": "epoch",
+                "epoch": result.epoch,
+                "train_loss": result.train_loss,
+                "train_acc": result.train_acc,
+                "val_loss": result.val_loss,
+                "val_acc": result.val_acc,
+                "lr": result.lr,
+                "images_per_sec": result.images_per_sec,
+                "seconds": result.seconds,
+                "per_class_acc": result.per_class_acc,
+            }
+        )
+
+
+class SaveCheckpoint(Callback):
+    """checkpoint.pt after every epoch, which makes the epoch completed (resume starts after
+    it); on a stop mid-epoch, the weights so far, labelled with the last completed epoch
+    (the interrupted one is redone on resume)."""
+
+    def on_epoch_end(self, trainer, result):
+        ckpt.save_checkpoint(trainer.run_dir, training_state(trainer, result.epoch))
+        trainer.progress.completed_epochs = result.epoch
+
+    def on_run_end(self, trainer, status, message):
+        if status != "cancelled":
+            return
+        epoch = trainer.progress.completed_epochs
+        try:
+            ckpt.save_checkpoint(trainer.run_dir, training_state(trainer, epoch))
+            trainer.log(f"stopped; the checkpoint of epoch {epoch} is kept for --resume")
+        except OSError as exc:
+            trainer.log(
+                f"stopped; the checkpoint could not be updated ({exc.strerror or exc}), the previous one is kept", "warning"
+            )
+
+
+def training_state(trainer: Trainer, epoch: int) -> dict:
+    """Everything resuming needs: tensors and plain data only (loaded with weights_only=True).
+    The split is not in it: split.json holds it."""
+    p = trainer.progress
+    state = {
+        "epoch": epoch,
+        "model": {k: v.detach().cpu().contiguous() for k, v in trainer.model.state_dict().items()},
+        "optimizer": trainer.optimizer.state_dict(),
+        "scheduler": trainer.scheduler.state_dict(),
+        "best_val_acc": p.best_val_acc,
+        "best_epoch": p.best_epoch,
+        "best_confusion": p.best_confusion,
+        "final_val_acc": p.final_val_acc,
+        "epochs_since_best": p.epochs_since_best,
+        "classes": list(trainer.classes),
+        "skipped": [[s.path, s.reason] for s in trainer.skipped],
+        "memory_pieces": trainer.memory_pieces(),
+    }
+    if trainer.scaler.is_enabled():
+        state["scaler"] = trainer.scaler.state_dict()
+    return state
+
+
+class WriteSummary(Callback):
+    """summary.json: "running" (with this process's id) after each epoch, how it ended at the end."""
+
+    def on_epoch_end(self, trainer, result):
+        write_summary(trainer, "running")
+
+    def on_run_end(self, trainer, status, message):
+        try:  # a full disk must not hide how the run ended: the event still goes out
+            write_summary(trainer, status)
+            trainer.metrics.write(
+                {"event": "end", "status": status, "epoch": trainer.progress.completed_epochs, "time": time.time()}
+            )
+        except OSError as exc:
+            trainer.tell_only("error", f"could not record the end of the run in {trainer.run_dir}: {exc.strerror or exc}")
+
+
+def write_summary(trainer: Trainer, status: str) -> None:
+    p = trainer.progress
+    summary = {
+        "status": status,
+        "epochs_completed": p.completed_epochs,
+        "epochs": trainer.config.epochs,
+        "best_epoch": p.best_epoch,
+        "best_val_acc": p.best_val_acc,
+        "final_val_acc": p.final_val_acc,
+        "classes": list(trainer.classes),
+        "num_train": trainer.scan.num_train,
+        "num_val": trainer.scan.num_val,
+        "skipped_files": [{"path": s.path, "reason": s.reason} for s in trainer.skipped],
+        "confusion_matrix": p.best_confusion,
+        "device": describe_device(trainer.device),
+    }
+    pieces = trainer.memory_pieces()
+    if any(pieces.values()):  # batches ran in pieces after running out of memory
+        summary["memory_pieces"] = pieces
+    if status == "running":
+        summary["pid"] = os.getpid()  # a "running" run whose process is gone was interrupted
+    path = trainer.run_dir / runs.SUMMARY
+    try:
+        io.atomic_write_json(path, summary)
+    except OSError:
+        if status == "running":
+            raise
+        # a full disk has no room for a second copy: how the run ended still goes in,
+        # over the old summary's own space
+        io.overwrite_in_place(path, json.dumps(summary, indent=2) + "\n")
+
+
+class EarlyStopping(Callback):
+    """Stop once `patience` epochs in a row brought no better validation accuracy."""
+
+    def __init__(self, patience: int):
+        self.patience = patience
+
+    def on_epoch_end(self, trainer, result):
+        p = trainer.progress
+        if p.epochs_since_best >= self.patience and result.epoch < trainer.config.epochs:
+            trainer.log(
+                f"early stop: no better validation accuracy for {self.patience} epochs "
+                f"(best {p.best_val_acc:.1%} at epoch {p.best_epoch})"
+            )
+            trainer.should_stop = True
+
+
+def run_folder_callbacks(patience: int | None) -> list[Callback]:
+    """The callbacks every run has, in the order that keeps its folder consistent."""
+    callbacks = [SaveBestModel(), WriteEpochLine(), SaveCheckpoint(), WriteSummary()]
+    if patience:
+        callbacks.append(EarlyStopping(patience))
+    return callbacks
