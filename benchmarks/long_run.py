@@ -13,7 +13,7 @@
    StepEnd events in a batch every 80 ms, as the training worker sends them, and an
    EpochEnd at each epoch's end, in the application's event loop: 100,000 steps, 250 a
    batch (the issue's run), then 1,000,000 steps, 5,000 a batch (a fast head-only run,
-   far past the curves' bound), once bounded (train_tab.MAX_SERIES_POINTS) and once
+   far past the curves' bound), once bounded (series.MAX_SERIES_POINTS) and once
    unbounded. Measured: how late a 5 ms timer fires (p50/p99/max: the window's
    responsiveness), the time of an add_steps call and of rendering the whole tab
    (QWidget.grab) at four points of the run, the points and buffer memory the curves
@@ -152,7 +152,7 @@ def ui_part(arg: str, quick: bool) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from resnet_studio.engine.events import EpochEnd, RunStarted, StepEnd
-    from resnet_studio.ui.train import tab as tt
+    from resnet_studio.ui.train.tab import TrainTab
     from resnet_studio.ui.worker import UiThreadGarbageCollector
 
     app = QApplication.instance() or QApplication(sys.argv)
@@ -166,8 +166,8 @@ def ui_part(arg: str, quick: bool) -> dict:
         total, marks = total // 5, tuple(m // 5 for m in marks)
     epochs = total // spe
 
-    tab = tt.TrainTab()
-    tab._series = {name: tt.GrowingSeries(max_points=cap) for name in tt.SERIES_NAMES}
+    TrainTab.max_series_points = cap  # this process measures one bound
+    tab = TrainTab()
     tab.resize(1300, 850)
     tab.show()
     tab.ensure_plots()
@@ -182,8 +182,8 @@ def ui_part(arg: str, quick: bool) -> dict:
         lr = 0.1 * (1 - g / total)
         memory = 100.0 + g % 500
         return [
-            StepEnd((k - 1) // spe + 1, (k - 1) % spe + 1, spe, k, l, 0.5, r, 3000.0, 10.0, m)
-            for k, l, r, m in zip(g.tolist(), loss.tolist(), lr.tolist(), memory.tolist())
+            StepEnd((k - 1) // spe + 1, (k - 1) % spe + 1, spe, k, loss_k, 0.5, r, 3000.0, 10.0, m)
+            for k, loss_k, r, m in zip(g.tolist(), loss.tolist(), lr.tolist(), memory.tolist())
         ]
 
     clock = QElapsedTimer()
@@ -264,7 +264,7 @@ def ui_part(arg: str, quick: bool) -> dict:
         "x_first": float(x[0]),
         "x_last": float(x[-1]),
         "y_max": float(np.nanmax(y)),
-        "series_mb": sum(series.nbytes for series in tab._series.values()) / 2**20,
+        "series_mb": tab.buffers.nbytes / 2**20,
         "rss_mb": rss_mb(),
         "refs_lost_per_s": {k: (refs_before[k] - refs_after[k]) / seconds for k in SINGLETONS} if patched else None,
     }
@@ -276,7 +276,8 @@ def ui_part(arg: str, quick: bool) -> dict:
 
 
 def report(info: dict, results: dict) -> str:
-    lines = [f"Machine: {info['cpu']}; Python {info['python']}, torch {info['torch']}; load average at the start: {info['load']}.", ""]
+    machine = f"Machine: {info['cpu']}; Python {info['python']}, torch {info['torch']}"
+    lines = [f"{machine}; load average at the start: {info['load']}.", ""]
     if "engine" in results:
         lines += [
             "Engine memory over a long run (ResNet-18, 32 px, batch 4, "
@@ -288,7 +289,8 @@ def report(info: dict, results: dict) -> str:
         names = {"head": "head only, no augmentation (features once)", "full": "whole network, augmentation"}
         for r in results["engine"]:
             lines.append(
-                f"| {names[r['kind']]} | {r['epochs']} | {r['seconds']:.0f} s | {r['first_mb']:.0f} MB | {r['at_10pct_mb']:.0f} MB "
+                f"| {names[r['kind']]} | {r['epochs']} | {r['seconds']:.0f} s | {r['first_mb']:.0f} MB "
+                f"| {r['at_10pct_mb']:.0f} MB "
                 f"| {r['last_mb']:.0f} MB | {r['max_mb']:.0f} MB | {r['slope_mb_per_100']:+.2f} MB / 100 epochs |"
             )
         lines.append("")
@@ -297,7 +299,7 @@ def report(info: dict, results: dict) -> str:
         if not rows:
             continue
         marks = list(rows[0]["add_ms"])
-        k = lambda m: f"{int(m) // 1000:,}k" if int(m) % 1000 == 0 else f"{int(m):,}"  # noqa: E731
+        k = lambda m: f"{int(m) // 1000:,}k" if int(m) % 1000 == 0 else f"{int(m):,}"
         lines += [
             f"The Train tab at 1300x850 fed {rows[0]['steps']:,} steps, {rows[0]['per_batch']:,} every 80 ms: lateness of a "
             "5 ms timer, time of one add_steps call (setData of the curves) and of rendering the whole tab (QWidget.grab):",
@@ -370,7 +372,7 @@ def main() -> None:
             print(f"engine, {arg} epochs...", file=sys.stderr, flush=True)
             results["engine"].append(_child("engine", arg, args.quick))
     if "ui" in parts:
-        from resnet_studio.ui.train.tab import MAX_SERIES_POINTS
+        from resnet_studio.ui.train.series import MAX_SERIES_POINTS
 
         results["ui"] = []
         runs = [("100k", str(MAX_SERIES_POINTS))] * args.repeat

@@ -19,7 +19,7 @@ import time
 import torch
 import torchvision
 from torch import nn
-from torchvision import transforms as T
+from torchvision import transforms
 
 BROKEN = {"zero.jpg", "cut.jpg", "notes.jpg"}  # what photo_folder.py writes to break a plain loop
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -41,9 +41,19 @@ def main() -> None:
     device = torch.device(args.device)
 
     size = args.image_size
-    train_tf = T.Compose([T.RandomResizedCrop(size, scale=(0.25, 1.0)), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(MEAN, STD)])
-    val_tf = T.Compose([T.Resize(round(size / 0.875)), T.CenterCrop(size), T.ToTensor(), T.Normalize(MEAN, STD)])
-    usable = lambda path: path.lower().endswith((".jpg", ".jpeg", ".png")) and path.rsplit("/", 1)[-1] not in BROKEN  # noqa: E731
+    train_tf = transforms.Compose([
+        transforms.RandomResizedCrop(size, scale=(0.25, 1.0)),
+        transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
+        transforms.Normalize(MEAN, STD),
+    ])
+    val_tf = transforms.Compose([
+        transforms.Resize(round(size / 0.875)),
+        transforms.CenterCrop(size),
+        transforms.ToTensor(),
+        transforms.Normalize(MEAN, STD),
+    ])
+    usable = lambda path: path.lower().endswith((".jpg", ".jpeg", ".png")) and path.rsplit("/", 1)[-1] not in BROKEN
     train_all = torchvision.datasets.ImageFolder(args.data, train_tf, is_valid_file=usable)
     val_all = torchvision.datasets.ImageFolder(args.data, val_tf, is_valid_file=usable)
     n_val = round(len(train_all) * 0.2)
@@ -58,7 +68,7 @@ def main() -> None:
     model = getattr(torchvision.models, f"resnet{args.depth}")(num_classes=len(train_all.classes)).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=1e-4)
     steps, warmup = args.epochs * len(train_loader), len(train_loader)  # one epoch of warm-up, then cosine
-    schedule = lambda s: (s + 1) / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / (steps - warmup)))  # noqa: E731
+    schedule = lambda s: (s + 1) / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / (steps - warmup)))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
 

@@ -128,7 +128,9 @@ def photo_folder(root: Path, per_class: int, copies: int = 1) -> Path:
 # ---------------------------------------------------------------- 1. training
 
 
-def studio_train(data: Path, out: Path, depth: int, size: int, epochs: int, batch: int, workers: int, device: str, extra=()) -> dict:
+def studio_train(
+    data: Path, out: Path, depth: int, size: int, epochs: int, batch: int, workers: int, device: str, extra=()
+) -> dict:
     cmd = [sys.executable, "-m", "resnet_studio", "train", str(data), "--depth", str(depth), "--weights", "none",
            "--image-size", str(size), "--epochs", str(epochs), "--batch-size", str(batch), "--workers", str(workers),
            "--device", device, "--out", str(out), *extra]
@@ -225,7 +227,9 @@ def eventloop_part(data: str, epochs: int) -> dict:
         state["training"] = True
         if os.environ.get("BENCH_VERBOSE"):
             print(f"run started at {clock.nsecsElapsed() / 1e9:.2f} s", file=sys.stderr)
-            controller.epochEnded.connect(lambda e: print(f"epoch {e.epoch} ended at {clock.nsecsElapsed() / 1e9:.2f} s", file=sys.stderr))
+            controller.epochEnded.connect(
+                lambda e: print(f"epoch {e.epoch} ended at {clock.nsecsElapsed() / 1e9:.2f} s", file=sys.stderr)
+            )
 
     def ended(result) -> None:
         state["training"], state["done"] = False, True
@@ -376,7 +380,9 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=None, help="also write the Markdown table here")
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts to run ({', '.join(PARTS)})")
     parser.add_argument("--repeat", type=int, default=None, help="runs per measurement (default: 3, 1 with --quick)")
-    parser.add_argument("--workers", type=int, default=None, help="loading workers for both loops (default: studio's automatic choice)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="loading workers for both loops (default: studio's automatic choice)"
+    )
     parser.add_argument("--part", help=argparse.SUPPRESS)
     parser.add_argument("--arg", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -411,7 +417,8 @@ def main() -> None:
             copies = 4 if args.quick else 40
             big = photo_folder(args.data, per_class, copies)
             workers = args.workers if args.workers is not None else min(16, cores)
-            rows = bench_training(big, "cuda", 50, 224, 256, 3, workers, args.repeat, {} if args.quick else {"compile": ["--compile"]})
+            variants = {} if args.quick else {"compile": ["--compile"]}
+            rows = bench_training(big, "cuda", 50, 224, 256, 3, workers, args.repeat, variants)
             setup = {"depth": 50, "size": 224, "batch": 256, "epochs": 3, "images": 4 * per_class * copies, "workers": workers}
             results["train_gpu"] = {"setup": setup, "rows": rows}
     if "eventloop" in parts:

@@ -113,7 +113,8 @@ def _write_cams(predictor, results, out_dir: str) -> int:
         raise UsageError(f"cannot create {out_dir}: {exc.strerror or exc}") from None
     used: set[str] = set()
     written = 0
-    for r in tqdm([r for r in results if r.ok and r.path], unit="img", leave=False, file=sys.stderr, disable=None, desc="Grad-CAM"):
+    readable = [r for r in results if r.ok and r.path]
+    for r in tqdm(readable, unit="img", leave=False, file=sys.stderr, disable=None, desc="Grad-CAM"):
         try:
             shown = explain.explain(predictor, r.path, predictor.classes.index(r.predictions[0][0]), CAM_MAX_SIDE)
         except ImageError:

@@ -127,7 +127,9 @@ def format_table(desc: dict[str, Any]) -> str:
         return "trainable" if trainable else "frozen"
 
     stem = desc["stem"]
-    rows.append(("stem (conv1)", "", _layers_text(stem["layers"]), str(desc["image_size"] // stem["out_shape"][1]), "", _shape_text(stem["out_shape"]), f"{stem['params']:,}", state(stem["trainable"])))
+    stride = str(desc["image_size"] // stem["out_shape"][1])
+    rows.append(("stem (conv1)", "", _layers_text(stem["layers"]), stride, "", _shape_text(stem["out_shape"]),
+                 f"{stem['params']:,}", state(stem["trainable"])))
     for stage in desc["stages"]:
         rows.append(None)  # a rule
         rows.append(
@@ -138,14 +140,16 @@ def format_table(desc: dict[str, Any]) -> str:
             shortcut = b["shortcut"]
             if b["shortcut_layers"]:
                 shortcut += f" 1x1/{b['shortcut_layers'][0]['stride']}"
-            convs = [l for l in b["layers"] if l["kind"] == "conv"]
+            convs = [layer for layer in b["layers"] if layer["kind"] == "conv"]
+            kernels = ", ".join(f"{c['kernel']}x{c['kernel']} {c['out_channels']}" for c in convs)
             rows.append(
-                ("  " + b["name"], b["type"], ", ".join(f"{l['kernel']}x{l['kernel']} {l['out_channels']}" for l in convs),
+                ("  " + b["name"], b["type"], kernels,
                  str(b["stride"]), shortcut, _shape_text(b["out_shape"]), f"{b['params']:,}", state(b["trainable"]))
             )
     rows.append(None)
     head = desc["head"]
-    rows.append(("head (fc)", "", _layers_text(head["layers"]), "", "", _shape_text(head["out_shape"]), f"{head['params']:,}", state(head["trainable"])))
+    rows.append(("head (fc)", "", _layers_text(head["layers"]), "", "", _shape_text(head["out_shape"]), f"{head['params']:,}",
+                 state(head["trainable"])))
 
     widths = [max(len(header[i]), *(len(r[i]) for r in rows if r)) for i in range(len(header))]
     right = {3, 6}

@@ -164,7 +164,7 @@ def _model_meta_schema():
 
     from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-    Channels = Annotated[list[float], Field(min_length=3, max_length=3)]
+    channels = Annotated[list[float], Field(min_length=3, max_length=3)]
 
     class ModelMeta(BaseModel):
         model_config = ConfigDict(strict=True, extra="allow")
@@ -173,8 +173,8 @@ def _model_meta_schema():
         classes: list[str]
         image_size: int
         resize_size: int | None = None
-        mean: Channels | None = None
-        std: Channels | None = None
+        mean: channels | None = None
+        std: channels | None = None
 
         @field_validator("depth")
         @classmethod

@@ -130,7 +130,9 @@ class Problem:
 class TrainConfig:
     """Everything a training run needs; `problems()` says what cannot work."""
 
-    data_dir: str | None = _setting(None, "data folder", "the folder of photos: one subfolder per class, or train/ and val/ of them")
+    data_dir: str | None = _setting(
+        None, "data folder", "the folder of photos: one subfolder per class, or train/ and val/ of them"
+    )
     depth: int = _setting(18, "depth", "ResNet depth", choices=DEPTHS, flag="--depth")
     weights: str = _setting(
         "imagenet", "weights",
@@ -229,7 +231,7 @@ class TrainConfig:
             if message:
                 found.append(Problem(name, message))
         if not self.data_dir:
-            found.append(Problem("data_dir", "choose a data folder (one subfolder of photos per class)"))
+            found.append(Problem("data_dir", "choose a folder of photos (one subfolder per class)"))
         device = str(self.device)
         if not (device in DEVICE_CHOICES or (device.startswith("cuda:") and device[5:].isdigit())):
             found.append(Problem("device", f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps"))

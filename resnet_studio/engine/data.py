@@ -39,7 +39,9 @@ __all__ = [
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 VAL_FOLDER_NAMES = ("val", "valid", "validation")
 _JUNK_FILES = frozenset({"thumbs.db", "desktop.ini"})
-_UNSUPPORTED_HINTS = {".heic": "HEIC", ".heif": "HEIF", ".avif": "AVIF", ".raw": "RAW", ".cr2": "RAW", ".nef": "RAW", ".dng": "RAW"}
+_UNSUPPORTED_HINTS = {
+    ".heic": "HEIC", ".heif": "HEIF", ".avif": "AVIF", ".raw": "RAW", ".cr2": "RAW", ".nef": "RAW", ".dng": "RAW",
+}
 # Full decode is cheap for small files; for bigger files and every JPEG the check reads the
 # structure and decodes at reduced size (a JPEG's whole data stream is still decoded, just
 # not scaled up to full size), and a file that still fails later is skipped during training.
@@ -285,6 +287,19 @@ class DatasetScan:
         counts = Counter(label for _, label in self.train + self.val)
         return {c: counts.get(i, 0) for i, c in enumerate(self.classes)}
 
+    def balance_warning(self) -> str:
+        """One line about class imbalance or a tiny class, or "" when the classes look fine."""
+        totals = self.class_counts()
+        if not totals:
+            return ""
+        small = min(totals, key=totals.get)
+        big = max(totals, key=totals.get)
+        if totals[small] and totals[big] / totals[small] >= 3:
+            return f"Unbalanced classes: {small!r} has {totals[small]:,} photos, {big!r} has {totals[big]:,}."
+        if totals[small] < 10:
+            return f"{small!r} has only {totals[small]} photos: expect rough results."
+        return ""
+
     def examples(self, per_class: int = 4) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {c: [] for c in self.classes}
         for path, label in self.train + self.val:
@@ -323,7 +338,10 @@ def _collect(folder: Path, classes: list[str], skipped: list[SkippedFile]) -> li
                 items.append((str(p), label))
             elif p.name.lower() not in _JUNK_FILES:
                 kind = _UNSUPPORTED_HINTS.get(suffix)
-                reason = f"{kind} images are not supported: convert to JPEG or PNG" if kind else f"not an image file type ({suffix or 'no extension'})"
+                if kind:
+                    reason = f"{kind} images are not supported: convert to JPEG or PNG"
+                else:
+                    reason = f"not an image file type ({suffix or 'no extension'})"
                 skipped.append(SkippedFile(str(p), reason))
     return items
 
@@ -386,7 +404,8 @@ def scan_dataset(
     if len(classes) < 2:
         raise DataError(f"only one class ({classes[0]!r}) in {root}: at least 2 class subfolders are needed")
     if empty:
-        raise DataError(f"class {empty[0]!r} has no readable image" + (f" (and {len(empty) - 1} more classes)" if len(empty) > 1 else ""))
+        more = f" (and {len(empty) - 1} more classes)" if len(empty) > 1 else ""
+        raise DataError(f"class {empty[0]!r} has no readable image{more}")
     if layout == "split":
         train_counts = Counter(label for _, label in train_items)
         missing = [c for i, c in enumerate(classes) if not train_counts.get(i)]

@@ -27,3 +27,12 @@ class RunCancelled(Exception):
 
 class OutOfMemory(StudioError):
     """Even the smallest batch did not fit in the device's memory."""
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a person: a StudioError's own message, or the exception's type and its
+    message's first line (for what nobody foresaw)."""
+    lines = str(exc).strip().splitlines()
+    if isinstance(exc, StudioError):
+        return lines[0] if lines else type(exc).__name__
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__

@@ -60,6 +60,7 @@ class EpochEnd:
     # Per residual block ("layer3.5"), the norm of its parameters' gradients averaged
     # over the epoch's steps; empty for frozen blocks.
     block_grad_norms: dict[str, float] = field(default_factory=dict)
+    confusion_matrix: list[list[int]] = field(default_factory=list)  # [true][predicted], validation images
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 import torch
@@ -32,7 +31,7 @@ from .errors import StudioError
 
 __all__ = ["CamResult", "Explanation", "explain", "grad_cam", "overlay", "colorize", "heat_colors", "heat_rgba", "crop_box"]
 
-ImageItem = Union[str, os.PathLike, bytes, Image.Image]
+ImageItem = str | os.PathLike | bytes | Image.Image
 
 
 @dataclass(frozen=True)

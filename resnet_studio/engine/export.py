@@ -18,6 +18,7 @@ image, the export fails with StudioError and leaves no file behind.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import time
@@ -87,8 +88,6 @@ def missing_packages(fmt: str) -> list[str]:
     """Python packages the format needs that are not installed (ONNX: onnx, onnxruntime)."""
     if _check_format(fmt) != "onnx":
         return []
-    import importlib.util
-
     return [name for name in ("onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
 
 
@@ -241,9 +240,7 @@ def _export_onnx(model, example: torch.Tensor, path: Path, description: dict) ->
                 dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, **common,
             )
     except Exception as legacy_error:  # a torch without it: the torch.export-based exporter
-        try:
-            import onnxscript  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("onnxscript") is None:
             raise StudioError(
                 f"ONNX export failed ({_first_line(legacy_error)}); the newer exporter needs onnxscript: "
                 "python -m pip install onnxscript"
@@ -358,7 +355,8 @@ def sample_images(model_path: str | os.PathLike, limit: int = 16, generated: int
             arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
         else:
             yy, xx = np.mgrid[0 : size[1], 0 : size[0]]
-            arr = np.stack([xx * 255 // max(1, size[0] - 1), yy * 255 // max(1, size[1] - 1), (xx + yy) % 256], -1).astype(np.uint8)
+            ramps = [xx * 255 // max(1, size[0] - 1), yy * 255 // max(1, size[1] - 1), (xx + yy) % 256]
+            arr = np.stack(ramps, -1).astype(np.uint8)
         synthetic.append(Image.fromarray(arr, "RGB"))
     return list(paths) + synthetic
 

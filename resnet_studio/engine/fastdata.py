@@ -62,14 +62,14 @@ def decode_resized(path: str, short_side: int) -> torch.Tensor:
     decode (big JPEGs at reduced scale), EXIF orientation, RGB, antialiased resize.
     A panorama keeps its centre, MAX_ASPECT times as long as it is high. Raises ImageError.
     """
-    from torchvision.transforms.v2 import functional as F
+    from torchvision.transforms.v2 import functional
 
-    image = F.resize(load_image(path, min_size=short_side), [short_side], antialias=True)
+    image = functional.resize(load_image(path, min_size=short_side), [short_side], antialias=True)
     width, height = image.size
     longest = int(short_side * MAX_ASPECT)
     if max(width, height) > longest:
         # cut an even number of pixels, half from each end: the centre crop stays where it was
-        keep = lambda n: n if n <= longest else longest - (n - longest) % 2  # noqa: E731
+        keep = lambda n: n if n <= longest else longest - (n - longest) % 2
         left, top = (width - keep(width)) // 2, (height - keep(height)) // 2
         image = image.crop((left, top, left + keep(width), top + keep(height)))
     return torch.from_numpy(np.array(image, dtype=np.uint8))
@@ -358,7 +358,7 @@ def _color_jitter(images: torch.Tensor, generator, brightness=0.3, contrast=0.3,
     """Per-image brightness, contrast, saturation and hue, on values in [0, 1]."""
     n, device = images.shape[0], images.device
     u = torch.rand((n, 4, 1, 1, 1), generator=generator, device=device)
-    factor = lambda k, amount: 1 - amount + 2 * amount * u[:, k]  # noqa: E731
+    factor = lambda k, amount: 1 - amount + 2 * amount * u[:, k]
     images = (images * factor(0, brightness)).clamp_(0, 1)
     mean = _grayscale(images).mean((1, 2, 3), keepdim=True)
     images = ((images - mean) * factor(1, contrast) + mean).clamp_(0, 1)

@@ -92,7 +92,7 @@ class ChunkedRunner:
                 if k == 1:
                     return fn(inputs)
                 return torch.cat([fn(piece) for piece in inputs.tensor_split(k)])
-            except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled
+            except Exception as exc:  # only out-of-memory is handled
                 if not is_out_of_memory(exc):
                     raise
             self.shrink(math.ceil(len(inputs) / k))  # outside the except block: the failed attempt's tensors are gone

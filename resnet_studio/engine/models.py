@@ -381,7 +381,10 @@ def _load_backbone(model: nn.Module, state: dict[str, torch.Tensor], depth: int,
         return ""
     weight = state.get("fc.weight")
     if weight is not None and weight.ndim == 2:
-        return f"started from {source}; their {weight.shape[0]:,}-class classifier was replaced by a new one for {num_classes} classes"
+        return (
+            f"started from {source}; their {weight.shape[0]:,}-class classifier was replaced by a new one "
+            f"for {num_classes} classes"
+        )
     return f"started from {source}; they hold no classifier for {num_classes} classes, so a new one was made"
 
 

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
-from typing import Union
 
 import torch
 from PIL import Image
@@ -24,7 +23,7 @@ from .memory import ChunkedRunner, memory_name
 
 __all__ = ["Prediction", "Predictor", "write_csv"]
 
-ImageItem = Union[str, os.PathLike, bytes, Image.Image]  # what predict() accepts
+ImageItem = str | os.PathLike | bytes | Image.Image  # what predict() accepts
 _PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
 
 
@@ -134,7 +133,8 @@ class Predictor:
 
     def _memory_fallback(self, old: int, new: int) -> None:
         if self.on_memory_fallback:
-            self.on_memory_fallback(f"out of {memory_name(self.device)} with {old} images at once: carrying on with {new} at a time")
+            where = memory_name(self.device)
+            self.on_memory_fallback(f"out of {where} with {old} images at once: carrying on with {new} at a time")
 
     def warm_up(self) -> None:
         """Run the model once on a blank image: the first run of a shape sets up its

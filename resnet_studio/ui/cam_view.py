@@ -9,6 +9,7 @@ picture the model never saw (outside its centre crop) is dimmed.
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPixmap
 from PySide6.QtWidgets import (
@@ -25,7 +26,7 @@ from PySide6.QtWidgets import (
 from . import format as fmt
 from .images import heat_qimage, to_qimage
 from .tasks import TaskGroup
-from .widgets import palette_colors
+from .widgets import css, palette_colors
 
 __all__ = ["CamView", "compute_cam", "paint_heat"]
 
@@ -50,9 +51,9 @@ def paint_heat(painter: QPainter, target: QRectF, heat: QPixmap, opacity: float,
     painter.drawPixmap(target, heat, QRectF(heat.rect()))
     painter.setOpacity(1.0)
     if crop is not None:
-        l, t, r, b = crop
-        seen = QRectF(target.left() + l * target.width(), target.top() + t * target.height(),
-                      (r - l) * target.width(), (b - t) * target.height())
+        left, top, right, bottom = crop
+        seen = QRectF(target.left() + left * target.width(), target.top() + top * target.height(),
+                      (right - left) * target.width(), (bottom - top) * target.height())
         outside = QPainterPath()
         outside.addRect(target)
         inner = QPainterPath()
@@ -76,13 +77,13 @@ class _CamCanvas(QWidget):
         policy.setHeightForWidth(True)
         self.setSizePolicy(policy)
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(360, self.heightForWidth(360))
 
-    def hasHeightForWidth(self) -> bool:  # noqa: N802
+    def hasHeightForWidth(self) -> bool:
         return True
 
-    def heightForWidth(self, width: int) -> int:  # noqa: N802
+    def heightForWidth(self, width: int) -> int:
         """As tall as the picture needs at this width (the legend and caption sit right under it)."""
         if self.picture is None or self.picture.isNull():
             return 220
@@ -96,7 +97,7 @@ class _CamCanvas(QWidget):
         w, h = self.picture.width() * ratio, self.picture.height() * ratio
         return QRectF(area.center().x() - w / 2, area.top(), w, h)  # under the controls, not floating
 
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
@@ -135,10 +136,9 @@ class CamView(QWidget):
     def __init__(self, parent: QWidget | None = None, title: str = "") -> None:
         super().__init__(parent)
         self._tasks = TaskGroup()
+        self._job = self._tasks.slot("grad-cam")  # the newest request wins
         self._predictor = None
         self._source = None
-        self._generation = 0
-        self._busy = False
         self.cam = None  # the CamResult shown
         self.last_error = ""
 
@@ -212,15 +212,16 @@ class CamView(QWidget):
         self.title_label.setVisible(bool(text))
 
     def is_busy(self) -> bool:
-        return self._busy
+        """True while a heatmap is being computed."""
+        return self._job.busy
 
     def chosen_class(self) -> int | None:
         data = self.class_combo.currentData()
         return int(data) if data is not None else None
 
     def clear(self, message: str = "") -> None:
-        self._generation += 1
-        self._busy = False
+        """No picture (a heatmap still being computed is dropped), `message` in its place."""
+        self._job.cancel()
         self._source = None
         self.cam = None
         self.canvas.picture = None
@@ -250,7 +251,8 @@ class CamView(QWidget):
         self._compute()
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
-        self._generation += 1
+        """Cancel and join the heatmap being computed; nothing new starts afterwards."""
+        self._job.cancel()
         return self._tasks.shutdown(timeout_ms)
 
     # ------------------------------------------------------------ internals
@@ -284,27 +286,20 @@ class CamView(QWidget):
     def _compute(self) -> None:
         if self._predictor is None or self._source is None:
             return
-        self._generation += 1
-        gen = self._generation
-        self._busy = True
         self.canvas.message = "Computing the heatmap…"
         self.canvas.update()
-        self._tasks.start(
+        self._job.start(
             compute_cam,
             self._predictor,
             self._source,
             self.chosen_class(),
-            on_result=lambda result: self._on_result(gen, result),
-            on_error=lambda message: self._on_error(gen, message),
             receiver=self,
-            name="grad-cam",
+            on_result=self._on_result,
+            on_error=self._on_error,
         )
 
-    def _on_result(self, gen: int, result) -> None:
-        if gen != self._generation:
-            return
+    def _on_result(self, result) -> None:
         picture, heat, cam = result
-        self._busy = False
         self.cam = cam
         self.canvas.picture = QPixmap.fromImage(picture)
         self.canvas.heat = QPixmap.fromImage(heat)
@@ -314,18 +309,16 @@ class CamView(QWidget):
         self.canvas.show_heat = self.toggle.isChecked()
         self.legend.setVisible(self.toggle.isChecked())
         full = cam.crop == (0.0, 0.0, 1.0, 1.0)
+        muted = css(palette_colors(self)["muted"])
         self.caption.setText(
             f"Red: the regions that raise the score of <b>{fmt.escape(cam.label)}</b> "
             f"({fmt.percent(cam.prob)}) the most; blue: little or none."
             + ("" if full else " Dimmed: outside the centre crop the model sees.")
-            + f" <span style='color:gray'>Grid: {cam.grid.shape[1]}×{cam.grid.shape[0]} (the last stage's resolution)</span>"
+            + f" <span style='color:{muted}'>Grid: {cam.grid.shape[1]}×{cam.grid.shape[0]} (the last stage's resolution)</span>"
         )
         self.canvas.update()
 
-    def _on_error(self, gen: int, message: str) -> None:
-        if gen != self._generation:
-            return
-        self._busy = False
+    def _on_error(self, message: str) -> None:
         self.last_error = message
         self.canvas.picture = None
         self.canvas.heat = None
@@ -362,12 +355,11 @@ class _Legend(QWidget):
         self.setFixedHeight(18)
         self._bar: QImage | None = None
 
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:
         from resnet_studio.engine.explain import heat_colors
 
         if self._bar is None:
-            rgb = np.ascontiguousarray(heat_colors(np.linspace(0, 1, 256))[None, :, :].repeat(2, axis=0))
-            self._bar = QImage(rgb.data, 256, 2, 256 * 3, QImage.Format.Format_RGB888).copy()
+            self._bar = to_qimage(Image.fromarray(heat_colors(np.linspace(0, 1, 256))[None, :, :].repeat(2, axis=0)))
         painter = QPainter(self)
         colors = palette_colors(self)
         fm = painter.fontMetrics()
@@ -375,7 +367,8 @@ class _Legend(QWidget):
         left_w, right_w = fm.horizontalAdvance(low) + 6, fm.horizontalAdvance(high) + 6
         bar = QRectF(left_w, 5, max(20, self.width() - left_w - right_w), 8)
         painter.setPen(colors["muted"])
-        painter.drawText(QRectF(0, 0, left_w, 18), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, low)
-        painter.drawText(QRectF(bar.right() + 6, 0, right_w, 18), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, high)
+        left = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+        painter.drawText(QRectF(0, 0, left_w, 18), left, low)
+        painter.drawText(QRectF(bar.right() + 6, 0, right_w, 18), left, high)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.drawImage(bar, self._bar)

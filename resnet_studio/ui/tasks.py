@@ -20,6 +20,8 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, Qt, QThread, Signal
 
+from resnet_studio.engine.errors import describe
+
 __all__ = [
     "TaskCancelled",
     "BackgroundTask",
@@ -90,7 +92,7 @@ class BackgroundTask(QThread):
         except TaskCancelled:
             self.cancelled.emit()
         except Exception as exc:  # every ending maps to one signal; never a silent death
-            self.failed.emit(_message(exc))
+            self.failed.emit(describe(exc))
         else:
             if self._cancel.is_set():
                 self.cancelled.emit()
@@ -103,16 +105,6 @@ class BackgroundTask(QThread):
         with BackgroundTask._live_lock:
             BackgroundTask._live.discard(self)
         self.deleteLater()
-
-
-def _message(exc: BaseException) -> str:
-    """One line for a person: the engine's own message, or the exception's type and first line."""
-    from resnet_studio.engine.errors import StudioError
-
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, StudioError):
-        return text or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def run_in_background(

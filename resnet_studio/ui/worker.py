@@ -162,7 +162,7 @@ class TrainWorker(QObject):
         _lower_this_threads_priority()
         try:
             self._train()
-        except BaseException as exc:  # noqa: BLE001 - every ending must reach the UI
+        except BaseException as exc:  # every ending must reach the UI
             self._flush()
             self._end("failed", self._describe(exc))
         finally:
@@ -241,15 +241,13 @@ class TrainWorker(QObject):
 
     @staticmethod
     def _describe(exc: BaseException) -> str:
-        from resnet_studio.engine.errors import StudioError
+        from resnet_studio.engine.errors import StudioError, describe
 
-        if isinstance(exc, StudioError):
-            return str(exc) or type(exc).__name__
-        text = (str(exc).strip().splitlines() or [""])[0]
         if isinstance(exc, MemoryError):
             return _OUT_OF_MEMORY
-        log.error("training failed:\n%s", "".join(traceback.format_exception(exc)))
-        return _friendly(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+        if not isinstance(exc, StudioError):
+            log.error("training failed:\n%s", "".join(traceback.format_exception(exc)))
+        return _friendly(describe(exc))
 
 
 _OUT_OF_MEMORY = "out of memory: try a smaller batch size, a smaller image size or a smaller depth"

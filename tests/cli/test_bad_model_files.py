@@ -57,7 +57,8 @@ def image(tmp_path) -> Path:
 def test_predict_refuses_a_bad_model(run_cli, tmp_path, marker, image, case):
     path, needles = bad_model(tmp_path / "bad", case, marker)
     assert_bad_input(*run_cli(["predict", path, image, "--device", "cpu"]), *needles)
-    if path.is_dir() and (path / "model.json").is_file() and case not in ("folder", "json_garbage", "json_missing_keys", "json_bad_values"):
+    meta_cases = ("folder", "json_garbage", "json_missing_keys", "json_bad_values")
+    if path.is_dir() and (path / "model.json").is_file() and case not in meta_cases:
         # the same file named directly, and through its model.json
         assert_bad_input(*run_cli(["predict", path / "model.safetensors", image, "--device", "cpu"]), *needles)
         assert_bad_input(*run_cli(["predict", path / "model.json", image, "--device", "cpu", "--json"]), *needles)
@@ -132,7 +133,9 @@ def test_resume_refuses_a_bad_checkpoint(run_cli, tmp_path, marker, demo_dir, ca
 # ---------------------------------------------------------------- a real process
 
 
-def test_a_booby_trapped_weights_file_never_runs_code_in_a_real_process(python_cmd, subprocess_env, tmp_path, demo_dir, tiny_train):
+def test_a_booby_trapped_weights_file_never_runs_code_in_a_real_process(
+    python_cmd, subprocess_env, tmp_path, demo_dir, tiny_train
+):
     """The in-process tests above check the marker for every entry point; this is the same in
     a real `python -m resnet_studio` (one process: importing torch takes seconds)."""
     marker = tmp_path / "PWNED"

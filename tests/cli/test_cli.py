@@ -343,13 +343,8 @@ def test_info_one_depth(run_cli):
     code, out, _ = run_cli(["info", "--depth", "18", "--image-size", "64", "--classes", "3", "--trainable", "head", "--json"])
     desc = json.loads(out)
     assert code == 0 and desc["depth"] == 18
-    try:
-        from resnet_studio.engine import architecture  # noqa: F401
-    except ImportError:
-        assert {"params", "gflops"} <= set(desc)
-    else:
-        assert {"stem", "stages", "head", "total_params", "trainable_params"} <= set(desc)
-        assert desc["num_classes"] == 3 and desc["trainable_part"] == "head"
+    assert {"stem", "stages", "head", "total_params", "trainable_params"} <= set(desc)
+    assert desc["num_classes"] == 3 and desc["trainable_part"] == "head"
     code, out, _ = run_cli(["info", "--depth", "18", "--image-size", "64"])
     assert code == 0 and "18" in out
 
@@ -361,6 +356,8 @@ def test_demo_data(run_cli, tmp_path):
     assert len(folders) >= 2
     assert all(len(list((tmp_path / "demo" / f).glob("*.png"))) == 2 for f in folders)
     assert f"wrote {2 * len(folders)} images" in out and str(tmp_path / "demo") in out
+    # a folder that holds files is never written into
+    assert_usage_error(*run_cli(["demo-data", tmp_path / "demo", "--per-class", "2"]), "is not empty")
 
 
 def test_demo_data_then_train_then_predict(run_cli, tmp_path, tiny_train):

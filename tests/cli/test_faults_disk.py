@@ -62,7 +62,8 @@ def test_a_disk_too_small_is_refused_before_training(tiny_demo, tmp_path, monkey
         free = 50 * 2**20
 
     monkeypatch.setattr(trainer_module.shutil, "disk_usage", lambda path: Usage)
-    with pytest.raises(StudioError, match=r"not enough free disk space in .*: this run needs about \d+ MB for its checkpoints, 50 MB is free"):
+    words = r"not enough free disk space in .*: this run needs about \d+ MB for its checkpoints, 50 MB is free"
+    with pytest.raises(StudioError, match=words):
         Trainer(config(tiny_demo, tmp_path / "runs")).run()
     assert not any((tmp_path / "runs").glob("*")), "no run folder is left behind"
 
@@ -177,7 +178,8 @@ def test_resuming_a_run_on_a_read_only_disk(trained_run, tmp_path, python_cmd, s
     cmd = " ".join(f"'{a}'" for a in python_cmd("train", "--resume", run_dir, "--epochs", "2"))
     done = in_namespace(f"mount --bind '{run_dir}' '{run_dir}'\nmount -o remount,bind,ro '{run_dir}'\n{cmd}", subprocess_env)
     assert done.returncode == 2, done.stderr
-    assert done.stderr.strip().splitlines()[-1] == f"resnet-studio: error: cannot write to the run folder {run_dir}: Read-only file system"
+    words = f"resnet-studio: error: cannot write to the run folder {run_dir}: Read-only file system"
+    assert done.stderr.strip().splitlines()[-1] == words
     assert sorted(p.name for p in run_dir.iterdir()) == before
 
 

@@ -43,7 +43,8 @@ def test_train_val_layout_is_used_as_given(tmp_path, val_name):
 
 def test_extensions_in_any_case_and_nested_folders(tmp_path):
     for i, ext in enumerate(["JPG", "jpeg", "Png", "bmp", "gif", "webp", "tif", "TIFF"]):
-        write_image(tmp_path / "d" / "x" / f"{i}.{ext}", fmt={"JPG": "JPEG", "jpeg": "JPEG", "TIFF": "TIFF", "tif": "TIFF", "Png": "PNG"}.get(ext))
+        formats = {"JPG": "JPEG", "jpeg": "JPEG", "TIFF": "TIFF", "tif": "TIFF", "Png": "PNG"}
+        write_image(tmp_path / "d" / "x" / f"{i}.{ext}", fmt=formats.get(ext))
     write_image(tmp_path / "d" / "y" / "sub" / "deep.png")
     write_image(tmp_path / "d" / "y" / "z.png")
     scan = data.scan_dataset(tmp_path / "d")
@@ -59,7 +60,10 @@ def test_extensions_in_any_case_and_nested_folders(tmp_path):
         (lambda r: (r / "a").mkdir(parents=True) or (r / "b").mkdir(), "no images found"),
         (lambda r: make_class_folder(r, {"only": 3}), "only one class"),
         (lambda r: make_class_folder(r, {"a": 3}) and (r / "b").mkdir(), "class 'b' has no readable image"),
-        (lambda r: make_class_folder(r, {"a": 3}) and (r / "b").mkdir() or (r / "b" / "x.jpg").write_bytes(b""), "class 'b' has no readable image"),
+        (
+            lambda r: make_class_folder(r, {"a": 3}) and (r / "b").mkdir() or (r / "b" / "x.jpg").write_bytes(b""),
+            "class 'b' has no readable image",
+        ),
         (lambda r: write_image(r / "loose.png"), "one subfolder per class"),
     ],
 )
@@ -164,7 +168,7 @@ def test_every_mode_becomes_rgb(tmp_path, make, expected):
 
 def test_palette_transparency_and_first_frame_of_animations(tmp_path):
     frames = [Image.new("P", (10, 10), i) for i in range(3)]
-    for i, f in enumerate(frames):
+    for f in frames:
         f.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * 759)
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], transparency=0, duration=50)
     out = data.load_image(tmp_path / "anim.gif")

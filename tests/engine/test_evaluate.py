@@ -78,7 +78,9 @@ def test_folder_evaluation(colour_folder):
     assert len(samples) == 9 and source == "all of colours"
     assert [s.reason for s in skipped] == ["class 'purple' is not one the model knows"]
     seen = []
-    result = evaluate.evaluate(predictor, samples, topk=2, batch_size=4, skipped=skipped, progress=lambda d, t: seen.append((d, t)))
+    result = evaluate.evaluate(
+        predictor, samples, topk=2, batch_size=4, skipped=skipped, progress=lambda d, t: seen.append((d, t))
+    )
     assert seen[0] == (0, 9) and seen[-1] == (9, 9)
     assert result.num_images == 8  # the broken file is skipped, with its reason
     assert {Path(s.path).name for s in result.skipped} == {"p.png", "broken.png"}

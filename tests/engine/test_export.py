@@ -69,7 +69,7 @@ def test_default_path_is_in_the_run_folder(model_dir):
     assert export.default_export_path(model_dir / "model.json", "torchscript") == model_dir / "export" / "model.torchscript.pt"
     result = export.export_model(model_dir, "torchscript", samples=generated(2))
     assert result.path == str(model_dir / "export" / "model.torchscript.pt")
-    assert (model_dir / "model.json").is_file() and json.loads((model_dir / "model.json").read_text())["format"] == "resnet-studio-model"
+    assert json.loads((model_dir / "model.json").read_text())["format"] == "resnet-studio-model"
 
 
 def test_a_disagreeing_export_fails_and_leaves_nothing(model_dir, tmp_path, monkeypatch):

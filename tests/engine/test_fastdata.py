@@ -47,7 +47,8 @@ def full_decode_resized(path, short_side) -> np.ndarray:
         im = ImageOps.exif_transpose(im).convert("RGB")
     w, h = im.size
     scale = short_side / min(w, h)
-    return np.asarray(im.resize((max(short_side, int(w * scale)), max(short_side, int(h * scale))), Image.BILINEAR, reducing_gap=None))
+    size = (max(short_side, int(w * scale)), max(short_side, int(h * scale)))
+    return np.asarray(im.resize(size, Image.BILINEAR, reducing_gap=None))
 
 
 # ---------------------------------------------------------------- the cache
@@ -132,7 +133,8 @@ def test_threads_and_shuffling_give_the_same_batches_as_the_plain_loop(photos):
 
     def batches(threads):
         gen = torch.Generator().manual_seed(5)
-        loader = fastdata.BatchLoader(samples, fastdata.DecodedCache(37, 10**8), 3, shuffle=True, drop_last=True, threads=threads, generator=gen)
+        cache = fastdata.DecodedCache(37, 10**8)
+        loader = fastdata.BatchLoader(samples, cache, 3, shuffle=True, drop_last=True, threads=threads, generator=gen)
         assert len(loader) == len(samples) // 3
         return [(b.labels.tolist(), b.pixels.clone()) for b in loader]
 

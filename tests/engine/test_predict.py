@@ -249,3 +249,19 @@ def test_imagenet_with_weights_at_hand(monkeypatch, images):
     (result,) = p.predict(images[:1], topk=3)
     assert len(result.predictions) == 3
     assert all(label in p.classes for label, _ in result.predictions)
+
+
+def test_one_csv_layout_for_every_front(predictor, images, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    results = predictor.predict([images[0], broken, images[1]], topk=2)
+    results.append(Prediction("Pasted image 1", [("cat", 0.75), ("ant", 0.25)]))
+    from resnet_studio.engine.predict import write_csv
+
+    write_csv(tmp_path / "p.csv", results)
+    lines = (tmp_path / "p.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "path,label_1,prob_1,label_2,prob_2,error"
+    label, prob = results[0].predictions[0]
+    assert lines[1].startswith(f"{images[0]},{label},{prob:.6f},")
+    assert lines[2].startswith(f"{broken},,,,,") and "not an image" in lines[2]
+    assert lines[4] == "Pasted image 1,cat,0.750000,ant,0.250000,"

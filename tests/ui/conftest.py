@@ -16,9 +16,9 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
-from PySide6.QtCore import QSettings, QThread  # noqa: E402
-from PySide6.QtWidgets import QMessageBox  # noqa: E402
+import pytest
+from PySide6.QtCore import QSettings, QThread
+from PySide6.QtWidgets import QMessageBox
 
 ORGANIZATION = "ResNetStudio"
 APPLICATION = "ResNet Studio"

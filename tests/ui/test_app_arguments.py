@@ -14,7 +14,7 @@ def test_a_folder_argument_becomes_the_dataset(qapp, tmp_path):
 
     def check_and_close():
         window = next(w for w in QApplication.topLevelWidgets() if type(w).__name__ == "MainWindow")
-        seen["data_dir"] = window.setup_panel.data_dir()
+        seen["data_dir"] = window.scanner.folder
         window.close()
 
     QTimer.singleShot(1500, check_and_close)

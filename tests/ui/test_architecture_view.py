@@ -78,10 +78,10 @@ def test_click_selects_a_block_and_fills_the_details(view, qtbot):
         qtbot.mouseClick(gv.viewport(), Qt.MouseButton.LeftButton, pos=gv.mapFromScene(rect.center()))
     assert signal.args == ["layer2.0"]
     assert view.selected_block() == "layer2.0"
-    assert "layer2.0" in view._details_title.text() and "projection" in view._details_title.text()
-    rows = [view._tree.topLevelItem(i).text(0) for i in range(view._tree.topLevelItemCount())]
+    assert "layer2.0" in view._details.title.text() and "projection" in view._details.title.text()
+    rows = [view._details.tree.topLevelItem(i).text(0) for i in range(view._details.tree.topLevelItemCount())]
     assert rows[0] == "conv1" and "shortcut (projection)" in rows
-    conv2 = view._tree.topLevelItem(rows.index("conv2"))
+    conv2 = view._details.tree.topLevelItem(rows.index("conv2"))
     assert (conv2.text(1), conv2.text(3), conv2.text(4)) == ("3×3 /2", "128×28×28", f"{3 * 3 * 128 * 128:,}")
 
 
@@ -92,17 +92,17 @@ def test_clicking_a_stack_selects_its_first_block(view, qtbot):
     assert rect == view.block_rect("layer3.1")
     qtbot.mouseClick(gv.viewport(), Qt.MouseButton.LeftButton, pos=gv.mapFromScene(rect.center()))
     assert view.selected_block() == "layer3.1"
-    assert "35 blocks like this one" in view._details_title.text()
+    assert "35 blocks like this one" in view._details.title.text()
 
 
 def test_tooltips_and_frozen_shading_follow_the_policy(view):
     view.show_depth(34, 224, 10, "layer4")
-    boxes = view._boxes
+    boxes = view._view.boxes
     assert not boxes["stem"].trainable and not boxes["layer3.0"].trainable
     assert boxes["layer4.0"].trainable and boxes["head"].trainable
     assert "layer3.0" in boxes["layer3.0"].toolTip() and "frozen" in boxes["layer3.0"].toolTip()
     view.show_depth(34, 224, 10, "all")
-    assert view._boxes["layer3.0"].trainable
+    assert view._view.boxes["layer3.0"].trainable
 
 
 def test_block_stats_tint_and_legend(view):
@@ -110,23 +110,23 @@ def test_block_stats_tint_and_legend(view):
     assert not view._tint_button.isEnabled()
     stats = {"layer3.0": 0.01, "layer3.1": 0.1, "layer4.0": 1.0, "layer4.1": 0.5}
     view.set_block_stats(stats)
-    assert view._tint_button.isEnabled() and view._stat_range() == (0.01, 1.0)
-    low, high = view._stat_color(0.01), view._stat_color(1.0)
-    assert low != high and view._stat_color(0.1) not in (low, high)  # log scale: 0.1 sits in between
-    assert view._boxes["layer3.0"].stat() == pytest.approx(0.01)
-    assert view._boxes["layer1.0"].stat() is None  # frozen: no number, keeps its shading
-    assert "gradient norm" in view._boxes["layer4.0"].toolTip()
+    assert view._tint_button.isEnabled() and view._view.stats.range() == (0.01, 1.0)
+    low, high = view._view.stats.color(0.01), view._view.stats.color(1.0)
+    assert low != high and view._view.stats.color(0.1) not in (low, high)  # log scale: 0.1 sits in between
+    assert view._view.boxes["layer3.0"].stat() == pytest.approx(0.01)
+    assert view._view.boxes["layer1.0"].stat() is None  # frozen: no number, keeps its shading
+    assert "gradient norm" in view._view.boxes["layer4.0"].toolTip()
     view._tint_button.setChecked(False)
-    assert view._boxes["layer3.0"].stat() is None
+    assert view._view.boxes["layer3.0"].stat() is None
     view._tint_button.setChecked(True)
     view.clear_block_stats()
-    assert view._boxes["layer3.0"].stat() is None and not view._tint_button.isEnabled()
+    assert view._view.boxes["layer3.0"].stat() is None and not view._tint_button.isEnabled()
 
 
 def test_stack_shows_the_geometric_mean_of_its_blocks(view):
     view.show_depth(152, 224, 10, "all")
     view.set_block_stats({"layer3.1": 0.01, "layer3.2": 1.0})
-    assert view._boxes["layer3.1-35"].stat() == pytest.approx(0.1)
+    assert view._view.boxes["layer3.1-35"].stat() == pytest.approx(0.1)
 
 
 def test_png_and_svg_exports_are_valid(view, tmp_path):
@@ -147,7 +147,7 @@ def test_selection_survives_a_redraw_of_the_same_network(view):
     view.select_block("layer3.2")
     view.show_depth(50, 192, 10, "head")
     assert view.selected_block() == "layer3.2"
-    assert "1024×12×12" in view._details_title.text()  # the details follow the new image size
+    assert "1024×12×12" in view._details.title.text()  # the details follow the new image size
     view.set_description(describe_depth(18))
     assert view.selected_block() is None  # layer3.2 does not exist in ResNet-18
 

@@ -12,10 +12,12 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QLabel
 
 from resnet_studio.engine import runs
 from resnet_studio.engine.evaluate import ClassMetrics, Evaluation, SampleResult
 from resnet_studio.ui.evaluate.tab import EvaluateTab
+from resnet_studio.ui.history.export_dialog import ExportDialog
 
 WAIT_MS = 60_000
 
@@ -63,8 +65,8 @@ def test_run_is_evaluated_when_the_tab_is_shown(qtbot, tab, tiny_run):
     ev = tab.evaluation
     summary = runs.read_json(run_dir / runs.SUMMARY)
     assert ev.num_images == summary["num_val"] and ev.classes == summary["classes"]
-    assert tab.stat_acc.value.text() == f"{ev.accuracy:.1%}"
-    assert tab.stat_topk.caption.text() == "TOP-2 ACCURACY"
+    assert tab.stat_acc.value() == f"{ev.accuracy:.1%}"
+    assert "TOP-2 ACCURACY" in [label.text() for label in tab.stat_topk.findChildren(QLabel)]  # StatTile's caption
     assert "Validation split of demo" in tab.source_label.full_text()
     # the heatmap holds the confusion matrix, the table one row per class
     assert tab.matrix.classes == ev.classes and tab.matrix.counts.tolist() == ev.confusion
@@ -112,7 +114,8 @@ def _fake_evaluation(folder: Path) -> Evaluation:
         others = [c for c in range(3) if c != p]
         topk = ((p, conf), (others[0], (1 - conf) * 0.7), (others[1], (1 - conf) * 0.3))
         samples.append(SampleResult(str(path), t, p, conf, conf if t == p else 0.1, topk))
-    per_class = [ClassMetrics("a", 0.5, 1 / 3, 0.4, 3), ClassMetrics("b", 1 / 3, 1.0, 0.5, 1), ClassMetrics("c", 1.0, 0.5, 2 / 3, 2)]
+    per_class = [ClassMetrics("a", 0.5, 1 / 3, 0.4, 3), ClassMetrics("b", 1 / 3, 1.0, 0.5, 1),
+                 ClassMetrics("c", 1.0, 0.5, 2 / 3, 2)]
     return Evaluation(["a", "b", "c"], samples, 2, 0.5, 0.8, per_class, [[1, 2, 0], [0, 1, 0], [1, 0, 1]], source="test set")
 
 
@@ -194,7 +197,10 @@ def test_export_from_the_tab(qtbot, tab, tiny_run, tmp_path):
     qtbot.waitUntil(lambda: tab.evaluation is not None, timeout=WAIT_MS)
     wait_idle(qtbot, tab)
     assert tab.export_button.isEnabled()
-    dialog = tab.open_export_dialog()
+    with qtbot.waitSignal(tab.exportRequested) as asked:  # the window opens the dialog
+        tab.export_button.click()
+    dialog = ExportDialog(asked.args[0], tab)
+    dialog.show()
     assert dialog.isVisible() and dialog.model_path == str(tiny_run[0])
     dialog.set_format("torchscript")
     dialog.set_out_path(str(tmp_path / "m.pt"))

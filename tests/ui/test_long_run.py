@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 
 from resnet_studio.engine.events import EpochEnd, RunStarted, StepEnd
-from resnet_studio.ui.train.tab import MAX_LOG_LINES, MAX_SERIES_POINTS, GrowingSeries, TrainTab
+from resnet_studio.ui.train.log import MAX_LOG_LINES
+from resnet_studio.ui.train.series import MAX_SERIES_POINTS, GrowingSeries
+from resnet_studio.ui.train.tab import TrainTab
 from resnet_studio.ui.worker import TrainingController
+from tests.ui.test_train_tab import past_run
 
 STEPS_PER_EPOCH = 500
 EPOCHS = 200  # 100,000 steps
@@ -87,7 +90,7 @@ def test_a_long_run_keeps_bounded_curves_of_the_same_shape(tab):
         assert cap // 2 <= len(x) <= cap, name  # bounded, yet still detailed
         assert x[0] == pytest.approx(1 / STEPS_PER_EPOCH) and x[-1] == pytest.approx(EPOCHS), name  # the whole run
         assert np.all(np.diff(x) >= 0), name
-        assert len(tab._curves[name].xData) == len(x)  # the curve draws what is kept
+        assert len(tab.plots.curves[name].xData) == len(x)  # the curve draws what is kept
         if name in fed:
             steps = np.rint(x * STEPS_PER_EPOCH).astype(int)
             assert np.array_equal(y, fed[name][steps - 1]), name  # kept points are points that were fed
@@ -111,7 +114,7 @@ def test_a_long_run_keeps_bounded_curves_of_the_same_shape(tab):
     assert len(x) == EPOCHS and np.array_equal(x, np.arange(1, EPOCHS + 1))
     assert y[-1] == pytest.approx(90.0)
     assert len(tab.series("val_loss")[0]) == len(tab.series("train_acc")[0]) == EPOCHS
-    assert tab.progress.value() == total
+    assert tab.progress.bar.value() == total
     tab.grab()  # and it still draws
 
 
@@ -142,8 +145,8 @@ def test_the_log_keeps_its_last_lines(tab):
     assert f"line {MAX_LOG_LINES + 99}" in text and "line 0\n" not in text and "line 99\n" not in text
 
 
-def test_a_finished_runs_long_metrics_file_is_bounded(tab):
-    """show_history with 200,000 step lines: bounded curves over the whole run, exact epochs."""
+def test_a_finished_runs_long_metrics_file_is_bounded(tab, tmp_path):
+    """show_run of a run with 200,000 step lines: bounded curves over the whole run, exact epochs."""
     spe, epochs = 1000, 200
     rows = [{"event": "start", "epoch": 0}]
     for g in range(1, epochs * spe + 1):
@@ -153,7 +156,7 @@ def test_a_finished_runs_long_metrics_file_is_bounded(tab):
         if g % spe == 0:
             rows.append({"event": "epoch", "epoch": epoch, "train_loss": 1, "train_acc": 0.5, "val_loss": 1.0,
                          "val_acc": epoch / 1000, "seconds": 1})
-    tab.show_history("200k steps", rows, status="completed", epochs=epochs)
+    tab.show_run(past_run(tmp_path / "200k steps", rows, epochs=epochs))
     for name in ("train_loss", "train_loss_smooth", "lr"):
         x, y = tab.series(name)
         assert len(x) <= tab.max_series_points
@@ -162,7 +165,7 @@ def test_a_finished_runs_long_metrics_file_is_bounded(tab):
     assert tab.series("train_loss")[1].min() == 1.0
     x, y = tab.series("val_acc")
     assert len(x) == epochs and y[-1] == pytest.approx(20.0)
-    assert tab.stat_best.value() == "20.0%"
+    assert tab.progress.best.value() == "20.0%"
 
 
 def test_growing_series_stays_bounded_and_faithful():

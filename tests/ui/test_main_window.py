@@ -58,7 +58,8 @@ def _drop(target, paths) -> bool:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     pos = QPointF(target.width() / 2, target.height() / 2)
-    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    buttons, keys = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, buttons, keys)
     QApplication.sendEvent(target, enter)
     drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(target, drop)
@@ -247,8 +248,8 @@ def test_a_bad_folder_shows_its_message(qtbot, monkeypatch, tmp_path, tiny_confi
     empty = tmp_path / "no-photos"
     empty.mkdir()
     win = _open_window(qtbot)
-    win.setup_panel.set_dataset(str(empty))
-    qtbot.waitUntil(lambda: not win.setup_panel.is_busy() and bool(win.setup_panel.validation_message()), timeout=30_000)
+    win.scanner.set_folder(str(empty))
+    qtbot.waitUntil(lambda: not win.scanner.busy and bool(win.setup_panel.validation_message()), timeout=30_000)
     assert not win.setup_panel.is_valid()
     assert not win.train_tab.start_button.isEnabled()
     assert win.train_tab.start_reason() == win.setup_panel.validation_message()
@@ -292,10 +293,10 @@ def test_dropping_a_folder_selects_it_as_the_dataset(qtbot, demo_data):
     win = _open_window(qtbot)
     win.tabs.setCurrentIndex(1)
     assert _drop(win, [demo_data])
-    assert win.setup_panel.data_dir() == str(demo_data)
+    assert win.scanner.folder == str(demo_data)
     assert win.tabs.currentIndex() == 0
-    qtbot.waitUntil(lambda: win.setup_panel.dataset() is not None, timeout=60_000)
-    assert win.setup_panel.dataset().classes == ["checkers", "dots", "rings", "stripes"]
+    qtbot.waitUntil(lambda: win.state.scan is not None, timeout=60_000)
+    assert win.state.scan.classes == ["checkers", "dots", "rings", "stripes"]
     win.close()
 
 

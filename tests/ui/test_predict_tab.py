@@ -13,11 +13,13 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication
 
-from resnet_studio.engine import checkpoint, demo, models
+from resnet_studio.engine import demo
 from resnet_studio.engine.errors import WeightsUnavailableError
 from resnet_studio.engine.predict import Predictor
 from resnet_studio.ui.predict.tab import PredictTab
 from resnet_studio.ui.tasks import running_background_tasks, wait_for_background_tasks
+
+from ..bad_files import good_model_dir
 
 CLASSES = ["checkers", "dots", "rings", "stripes"]
 
@@ -32,15 +34,7 @@ def images(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """A tiny model file, as a run folder holds it (built, not trained: fast)."""
-    import torch
-
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("run")
-    model = models.build_model(18, len(CLASSES), "none")
-    meta = {"depth": 18, "classes": CLASSES, "image_size": 32, "resize_size": 37,
-            "mean": list(models.IMAGENET_MEAN), "std": list(models.IMAGENET_STD)}
-    checkpoint.save_model(model, folder / "model.safetensors", meta)
-    return folder
+    return good_model_dir(tmp_path_factory.mktemp("run"))
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +70,11 @@ def tab(qtbot, offline):
 def _drop(tab, paths) -> QDropEvent:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    enter = QDragEnterEvent(QPoint(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    buttons, keys = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    enter = QDragEnterEvent(QPoint(20, 20), Qt.DropAction.CopyAction, mime, buttons, keys)
     QApplication.sendEvent(tab, enter)
     assert enter.isAccepted()
-    drop = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, buttons, keys)
     QApplication.sendEvent(tab, drop)
     return drop
 
@@ -209,3 +204,16 @@ def test_changing_the_model_predicts_again(qtbot, tab, predictor, model_dir, ima
     assert len(tab.entries()) == 12
     for entry in tab.entries():
         _check_probabilities(entry)
+
+
+def test_clearing_drops_what_is_still_being_predicted(qtbot, tab, predictor, images):
+    tab.set_predictor(predictor, "m")
+    arrived = []
+    tab.predictionsReady.connect(arrived.append)
+    tab.add_paths([str(images)] * 4)  # 48 photos: three chunks
+    tab.clear()
+    qtbot.waitUntil(lambda: not tab.is_busy(), timeout=30_000)
+    assert tab.entries() == [] and arrived == []
+    tab.add_paths([str(images / "dots")])  # the next job runs as usual
+    _wait_done(qtbot, tab)
+    assert [e.name for e in tab.entries()] == ["dots_000.png", "dots_001.png", "dots_002.png"]

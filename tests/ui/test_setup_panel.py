@@ -1,4 +1,5 @@
-"""The setup panel: dataset scanning and summary, validation messages, config and settings."""
+"""The setup panel and the Data tab: dataset scanning and summary, the engine's checks shown
+under each field, the config and the remembered settings."""
 
 from __future__ import annotations
 
@@ -10,12 +11,20 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 
 from resnet_studio.engine import demo as demo_module
 from resnet_studio.engine import runs
+from resnet_studio.engine.config import SETTINGS, TrainConfig
+from resnet_studio.ui.data.scanner import DatasetScanner
+from resnet_studio.ui.data.tab import DataTab
+from resnet_studio.ui.format import sentence
+from resnet_studio.ui.setup.fields import LrField
 from resnet_studio.ui.setup.panel import SetupPanel
+from resnet_studio.ui.state import StudioState
 from resnet_studio.ui.tasks import running_background_tasks, wait_for_background_tasks
+
+from ..settings_cases import BAD, engine_message
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,34 +44,67 @@ def studio_home(tmp_path, monkeypatch):
     return tmp_path / "home"
 
 
+class Rooms:
+    """The setup panel and the Data tab over one state and one scanner, as the window builds them."""
+
+    def __init__(self, qtbot):
+        self.state = StudioState()
+        self.scanner = DatasetScanner(self.state)
+        self.panel = SetupPanel(self.state, self.scanner)
+        self.data = DataTab(self.state, self.scanner)
+        qtbot.addWidget(self.panel)
+        qtbot.addWidget(self.data)
+
+    def shutdown(self):
+        for part in (self.scanner, self.panel, self.data, self.state):
+            part.shutdown()
+
+
 @pytest.fixture
-def panel(qtbot):
-    p = SetupPanel()
-    qtbot.addWidget(p)
-    yield p
-    p.shutdown()
+def rooms(qtbot):
+    r = Rooms(qtbot)
+    yield r
+    r.shutdown()
     assert wait_for_background_tasks(10_000), "a background task is still running"
     assert not running_background_tasks()
 
 
-def _scan(qtbot, panel, path) -> object:
-    with qtbot.waitSignal(panel.datasetChanged, timeout=20_000, check_params_cb=lambda scan: scan is not None):
-        panel.set_dataset(str(path))
-    return panel.dataset()
+@pytest.fixture
+def panel(rooms):
+    return rooms.panel
 
 
-def _settle(qtbot, panel) -> None:
-    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=20_000)
+def spin(panel, name):
+    return panel.field(name).editor
 
 
-def test_scanning_the_demo_dataset_fills_the_summary(qtbot, panel, demo_dir):
-    panel.batch_spin.setValue(8)
-    with qtbot.waitSignal(panel.validityChanged, timeout=20_000, check_params_cb=bool):
-        scan = _scan(qtbot, panel, demo_dir)
+def combo(panel, name):
+    return panel.field(name).combo
+
+
+def choose(panel, name, key):
+    c = combo(panel, name)
+    c.setCurrentIndex(c.findData(key))
+
+
+def _scan(qtbot, rooms, path) -> object:
+    with qtbot.waitSignal(rooms.state.datasetChanged, timeout=20_000, check_params_cb=lambda scan: scan is not None):
+        rooms.scanner.set_folder(str(path))
+    return rooms.state.scan
+
+
+def _settle(qtbot, rooms) -> None:
+    qtbot.waitUntil(lambda: not rooms.scanner.busy, timeout=20_000)
+
+
+def test_scanning_the_demo_dataset_fills_the_summary(qtbot, rooms, panel, demo_dir):
+    spin(panel, "batch_size").setValue(8)
+    with qtbot.waitSignal(rooms.state.blockerChanged, timeout=20_000, check_params_cb=lambda blocker: blocker == ""):
+        scan = _scan(qtbot, rooms, demo_dir)
     assert scan.classes == ["checkers", "dots", "rings", "stripes"]
     assert panel.is_valid() and panel.validation_message() == ""
 
-    summary = panel.data_summary_widget()
+    summary = rooms.data
     assert summary.stack.currentIndex() == 2  # the content page
     rows = summary.bars.rows()
     assert [name for name, _, _ in rows] == scan.classes
@@ -78,14 +120,14 @@ def test_scanning_the_demo_dataset_fills_the_summary(qtbot, panel, demo_dir):
     assert "4 classes" in panel.data_status.text()
 
 
-def test_missing_folder_is_invalid_with_the_reason_shown(qtbot, panel, tmp_path):
+def test_missing_folder_is_invalid_with_the_reason_shown(qtbot, rooms, panel, tmp_path):
     missing = tmp_path / "no-such-folder"
-    panel.set_dataset(str(missing))
+    rooms.scanner.set_folder(str(missing))
     assert not panel.is_valid()
     assert "not found" in panel.validation_message().lower()
     assert panel.data_msg.isVisibleTo(panel) and panel.data_msg.kind == "error"
     assert str(missing) in panel.data_msg.text()
-    assert panel.dataset() is None
+    assert rooms.state.scan is None
 
 
 @pytest.mark.parametrize(
@@ -96,16 +138,16 @@ def test_missing_folder_is_invalid_with_the_reason_shown(qtbot, panel, tmp_path)
     ],
     ids=["empty", "one-class"],
 )
-def test_unusable_folders_show_the_data_error(qtbot, panel, tmp_path, make, expected):
+def test_unusable_folders_show_the_data_error(qtbot, rooms, panel, tmp_path, make, expected):
     root = tmp_path / "photos"
     root.mkdir()
     make(root)
-    panel.set_dataset(str(root))
-    _settle(qtbot, panel)
+    rooms.scanner.set_folder(str(root))
+    _settle(qtbot, rooms)
     assert not panel.is_valid()
     assert expected in panel.validation_message().lower()
     assert panel.data_msg.kind == "error" and expected in panel.data_msg.text().lower()
-    assert expected in panel.data_summary_widget().empty_error.text().lower()
+    assert expected in rooms.data.empty_error.text().lower()
 
 
 def test_nothing_chosen_is_invalid_with_a_hint(panel):
@@ -114,60 +156,66 @@ def test_nothing_chosen_is_invalid_with_a_hint(panel):
     assert panel.data_msg.kind == "muted"  # a hint, not an alarm, before anything was chosen
 
 
-def test_field_errors_are_explained_and_block_start(qtbot, panel, demo_dir, tmp_path):
-    panel.batch_spin.setValue(8)
-    _scan(qtbot, panel, demo_dir)
+def test_field_errors_are_explained_and_block_start(qtbot, rooms, panel, demo_dir, tmp_path):
+    spin(panel, "batch_size").setValue(8)
+    _scan(qtbot, rooms, demo_dir)
     assert panel.is_valid()
 
-    panel.batch_spin.setValue(64)  # the training set holds 20 photos
+    spin(panel, "batch_size").setValue(64)  # the training set holds 20 photos
     assert not panel.is_valid()
-    assert panel.batch_msg.kind == "error" and "larger than the training set" in panel.batch_msg.text()
-    panel.batch_spin.setValue(8)
-    assert panel.is_valid() and not panel.batch_msg.isVisibleTo(panel)
+    assert panel.message("batch_size").kind == "error" and "larger than the training set" in panel.message("batch_size").text()
+    spin(panel, "batch_size").setValue(8)
+    assert panel.is_valid() and not panel.message("batch_size").isVisibleTo(panel)
 
-    panel.image_size_spin.setValue(16)
-    assert not panel.is_valid() and "at least 32" in panel.image_size_msg.text()
-    panel.image_size_spin.setValue(64)
+    # the image size takes exactly the engine's range: 16 px works in the window as on the command line
+    size = spin(panel, "image_size")
+    assert (size.minimum(), size.maximum()) == (SETTINGS["image_size"].minimum, SETTINGS["image_size"].maximum) == (16, 1024)
+    size.setValue(16)
+    assert panel.is_valid() and panel.train_config().image_size == 16
+    size.setValue(64)
 
-    panel.weights_combo.setCurrentIndex(panel.weights_combo.findData("file"))
+    choose(panel, "weights", "file")
     assert not panel.is_valid() and "choose a weights file" in panel.validation_message().lower()
-    panel.weights_path.setText(str(tmp_path / "missing.safetensors"))
-    assert not panel.is_valid() and "not found" in panel.weights_msg.text()
+    panel.weights.path.setText(str(tmp_path / "missing.safetensors"))
+    assert not panel.is_valid() and "not found" in panel.message("weights").text()
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(b"x")
-    panel.weights_path.setText(str(weights))
+    panel.weights.path.setText(str(weights))
     assert panel.is_valid()
 
-    panel.lr_edit.setText("fast")
-    assert not panel.is_valid() and panel.lr_msg.kind == "error"
-    panel.lr_edit.setText("0.005")
-    assert panel.is_valid()
-
-
-def test_from_scratch_with_a_frozen_backbone_warns_but_allows(qtbot, panel, demo_dir):
-    panel.batch_spin.setValue(8)
-    _scan(qtbot, panel, demo_dir)
-    panel.weights_combo.setCurrentIndex(panel.weights_combo.findData("none"))
-    panel.trainable_combo.setCurrentIndex(panel.trainable_combo.findData("head"))
-    assert panel.trainable_msg.kind == "warning"
+    lr = panel.field("lr").edit
+    lr.setText("fast")
+    assert not panel.is_valid() and panel.message("lr").kind == "error"
+    lr.setText("0")
+    assert not panel.is_valid() and panel.message("lr").text().endswith("Learning rate must be more than 0")
+    lr.setText("0.005")
     assert panel.is_valid()
 
 
-def test_train_config_reflects_the_fields(qtbot, panel, demo_dir, studio_home):
-    _scan(qtbot, panel, demo_dir)
-    panel.depth_table.set_depth(50)
-    panel.weights_combo.setCurrentIndex(panel.weights_combo.findData("none"))
-    panel.trainable_combo.setCurrentIndex(panel.trainable_combo.findData("layer4"))
-    panel.epochs_spin.setValue(3)
-    panel.batch_spin.setValue(4)
-    panel.image_size_spin.setValue(96)
-    panel.lr_edit.setText("0,02")  # a decimal comma is understood
-    panel.optimizer_combo.setCurrentIndex(panel.optimizer_combo.findData("adamw"))
-    panel.val_split_spin.setValue(25)
-    panel.augment_check.setChecked(True)
-    panel.jitter_check.setChecked(True)
-    panel.seed_spin.setValue(7)
-    panel.patience_spin.setValue(2)
+def test_from_scratch_with_a_frozen_backbone_warns_but_allows(qtbot, rooms, panel, demo_dir):
+    spin(panel, "batch_size").setValue(8)
+    _scan(qtbot, rooms, demo_dir)
+    choose(panel, "weights", "none")
+    choose(panel, "trainable", "head")
+    assert panel.message("trainable").kind == "warning"
+    assert panel.is_valid()
+
+
+def test_train_config_reflects_the_fields(qtbot, rooms, panel, demo_dir, studio_home):
+    _scan(qtbot, rooms, demo_dir)
+    panel.field("depth").table.set_depth(50)
+    choose(panel, "weights", "none")
+    choose(panel, "trainable", "layer4")
+    spin(panel, "epochs").setValue(3)
+    spin(panel, "batch_size").setValue(4)
+    spin(panel, "image_size").setValue(96)
+    panel.field("lr").edit.setText("0,02")  # a decimal comma is understood
+    choose(panel, "optimizer", "adamw")
+    spin(panel, "val_split").setValue(25)
+    panel.field("augment").check.setChecked(True)
+    panel.field("color_jitter").check.setChecked(True)
+    spin(panel, "seed").setValue(7)
+    spin(panel, "patience").setValue(2)
     cfg = panel.train_config()
     assert cfg.data_dir == str(demo_dir)
     assert (cfg.depth, cfg.weights, cfg.trainable) == (50, "none", "layer4")
@@ -176,45 +224,89 @@ def test_train_config_reflects_the_fields(qtbot, panel, demo_dir, studio_home):
     assert cfg.val_split == pytest.approx(0.25) and cfg.seed == 7 and cfg.patience == 2
     assert cfg.augment and cfg.color_jitter and cfg.device == "auto"
     assert cfg.out_dir == str(runs.default_runs_dir()) == str(studio_home / "runs")
+    assert rooms.state.config == cfg  # published for the other rooms
 
-    panel.lr_edit.clear()
-    panel.patience_spin.setValue(0)
-    panel.augment_check.setChecked(False)
+    panel.field("lr").edit.clear()
+    spin(panel, "patience").setValue(0)
+    panel.field("augment").check.setChecked(False)
     cfg = panel.train_config()
     assert cfg.lr is None and cfg.patience is None and not cfg.augment and not cfg.color_jitter
 
 
-def test_architecture_changes_are_signalled(qtbot, panel):
-    with qtbot.waitSignal(panel.architectureChanged, check_params_cb=lambda d, s, t: (d, s, t) == (34, 224, "all")):
-        panel.depth_table.set_depth(34)
-    with qtbot.waitSignal(panel.architectureChanged, check_params_cb=lambda d, s, t: (d, s, t) == (34, 128, "all")):
-        panel.image_size_spin.setValue(128)
-    with qtbot.waitSignal(panel.architectureChanged, check_params_cb=lambda d, s, t: t == "head"):
-        panel.trainable_combo.setCurrentIndex(panel.trainable_combo.findData("head"))
+def test_every_setting_field_takes_the_engine_limits_and_default(panel):
+    """One table: the spin boxes' ranges, the choices and the defaults are the engine's."""
+    defaults = TrainConfig()
+    for name, f in panel.fields.items():
+        setting = SETTINGS[name]
+        if setting.choices and hasattr(f, "combo"):
+            assert [f.combo.itemData(i) for i in range(f.combo.count())] == list(setting.choices), name
+        if hasattr(f, "spin") and not f.off:
+            low, high = f.spin.minimum() / f.scale, f.spin.maximum() / f.scale
+            assert setting.check(low) == "" and setting.check(high) == "", name
+            assert setting.check(low - 1 / f.scale) != "", name  # one below is what the engine refuses
+        if name not in ("weights", "depth", "device"):
+            assert f.value() == getattr(defaults, name), name
 
 
-def test_settings_round_trip(qtbot, panel, demo_dir, tmp_path):
-    _scan(qtbot, panel, demo_dir)
-    panel.depth_table.set_depth(101)
-    panel.weights_combo.setCurrentIndex(panel.weights_combo.findData("none"))
-    panel.epochs_spin.setValue(4)
-    panel.batch_spin.setValue(16)
-    panel.image_size_spin.setValue(160)
-    panel.lr_edit.setText("0.003")
-    panel.optimizer_combo.setCurrentIndex(panel.optimizer_combo.findData("adamw"))
-    panel.val_split_spin.setValue(30)
-    panel.jitter_check.setChecked(True)
-    panel.seed_spin.setValue(11)
+WINDOW_BAD = [case for case in BAD if case[0] not in ("workers", "cache_budget_mb")]  # the studio sets those itself
+
+
+@pytest.mark.parametrize("field, value, typed", WINDOW_BAD)
+def test_the_window_refuses_what_the_engine_refuses(panel, field, value, typed):
+    """Text is checked by the engine, with its words; a spin box or a list offers only what
+    the engine allows, so the value cannot be given at all (tests/cli checks the same cases)."""
+    f = panel.field(field)
+    if isinstance(f, LrField):
+        f.edit.setText(typed)
+        assert panel.message(field).text().endswith(sentence(engine_message(field, value)))
+        assert not panel.is_valid()
+    elif hasattr(f, "spin"):
+        shown = value * f.scale
+        assert not f.spin.minimum() <= shown <= f.spin.maximum() or (f.off and shown == f.spin.minimum())
+    elif field == "depth":
+        table = f.table
+        assert value not in [table.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) for i in range(table.topLevelItemCount())]
+    else:
+        assert value not in [f.combo.itemData(i) for i in range(f.combo.count())]
+
+
+def test_the_window_shows_the_engine_words_for_a_missing_weights_file(panel, tmp_path):
+    choose(panel, "weights", "file")
+    panel.weights.path.setText(str(tmp_path / "w.pth"))
+    config = TrainConfig(data_dir="x", weights=str(tmp_path / "w.pth"))
+    assert panel.message("weights").text().endswith(sentence(config.errors()[0].message))
+
+
+def test_the_architecture_follows_the_config(qtbot, rooms, panel):
+    with qtbot.waitSignal(rooms.state.configChanged, check_params_cb=lambda c: c.depth == 34):
+        panel.field("depth").table.set_depth(34)
+    with qtbot.waitSignal(rooms.state.configChanged, check_params_cb=lambda c: (c.depth, c.image_size) == (34, 128)):
+        spin(panel, "image_size").setValue(128)
+    with qtbot.waitSignal(rooms.state.configChanged, check_params_cb=lambda c: c.trainable == "head"):
+        choose(panel, "trainable", "head")
+
+
+def test_settings_round_trip(qtbot, rooms, panel, demo_dir, tmp_path):
+    _scan(qtbot, rooms, demo_dir)
+    panel.field("depth").table.set_depth(101)
+    choose(panel, "weights", "none")
+    spin(panel, "epochs").setValue(4)
+    spin(panel, "batch_size").setValue(16)
+    spin(panel, "image_size").setValue(160)
+    panel.field("lr").edit.setText("0.003")
+    choose(panel, "optimizer", "adamw")
+    spin(panel, "val_split").setValue(30)
+    panel.field("color_jitter").check.setChecked(True)
+    spin(panel, "seed").setValue(11)
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     panel.save_settings(settings)
     settings.sync()
 
-    other = SetupPanel()
-    qtbot.addWidget(other)
+    other = Rooms(qtbot)
     try:
-        with qtbot.waitSignal(other.datasetChanged, timeout=20_000, check_params_cb=lambda s: s is not None):
-            other.restore_settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-        assert other.train_config().to_dict() == panel.train_config().to_dict()
+        with qtbot.waitSignal(other.state.datasetChanged, timeout=20_000, check_params_cb=lambda s: s is not None):
+            other.panel.restore_settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+        assert other.panel.train_config().to_dict() == panel.train_config().to_dict()
     finally:
         other.shutdown()
 
@@ -225,50 +317,57 @@ def test_restoring_empty_settings_keeps_the_defaults(qtbot, panel, tmp_path):
     assert panel.train_config().to_dict() == before
 
 
-def test_use_demo_dataset_creates_and_selects_it(qtbot, panel, monkeypatch, studio_home):
+def test_use_demo_dataset_creates_and_selects_it(qtbot, rooms, panel, monkeypatch, studio_home):
     real = demo_module.make_demo_dataset
     monkeypatch.setattr(demo_module, "make_demo_dataset", lambda out, **kw: real(out, per_class=6, image_size=32, **kw))
-    panel.batch_spin.setValue(8)
-    with qtbot.waitSignal(panel.datasetChanged, timeout=30_000, check_params_cb=lambda s: s is not None):
-        panel.use_demo_dataset()
+    spin(panel, "batch_size").setValue(8)
+    with qtbot.waitSignal(rooms.state.datasetChanged, timeout=30_000, check_params_cb=lambda s: s is not None):
+        panel.demo_button.click()
     assert panel.train_config().data_dir == str(runs.default_demo_dir()) == str(studio_home / "demo-data")
-    assert panel.dataset().num_train + panel.dataset().num_val == 24
+    assert rooms.state.scan.num_train + rooms.state.scan.num_val == 24
     assert panel.is_valid()
     assert sorted(p.name for p in studio_home.iterdir() if p.name.startswith(".")) == []  # no partial folder left
 
 
-def test_set_running_locks_the_fields(panel):
+def test_set_running_locks_the_fields(rooms, panel):
+    rooms.state.set_running(True)
     panel.set_running(True)
-    assert not panel.epochs_spin.isEnabled() and not panel.choose_button.isEnabled()
-    panel.set_dataset("/somewhere/else")  # ignored while a run goes
-    assert panel.train_config().data_dir == ""
+    assert not spin(panel, "epochs").isEnabled() and not panel.choose_button.isEnabled()
+    rooms.scanner.set_folder("/somewhere/else")  # ignored while a run goes
+    assert panel.train_config().data_dir is None
+    rooms.state.set_running(False)
     panel.set_running(False)
-    assert panel.epochs_spin.isEnabled()
+    assert spin(panel, "epochs").isEnabled()
 
 
 def test_engine_numbers_fill_in_from_the_background(qtbot, panel):
-    assert panel.depth_table.row_text(50)[1] == "…"  # nothing computed on the UI thread at construction
+    table = panel.field("depth").table
+    assert table.row_text(50)[1] == "…"  # nothing computed on the UI thread at construction
     panel.load_engine_info()
-    qtbot.waitUntil(lambda: panel.depth_table.row_text(50)[1] != "…", timeout=30_000)
+    qtbot.waitUntil(lambda: table.row_text(50)[1] != "…", timeout=30_000)
     from resnet_studio.engine.config import default_lr
     from resnet_studio.engine.models import depth_summary
 
     summary = depth_summary(50, 224)
-    assert panel.depth_table.row_text(50)[1] == f"{summary['params'] / 1e6:.1f} M"
-    assert f"{summary['imagenet_top1']:.1f}" in panel.depth_table.row_text(50)[3]
-    assert str(default_lr("sgd", True)) in panel.lr_edit.placeholderText()
-    assert panel.device_combo.findData("cpu") >= 0
-    panel.image_size_spin.setValue(448)
-    assert float(panel.depth_table.row_text(50)[2]) == pytest.approx(depth_summary(50, 448)["gflops"], rel=0.01)
+    assert table.row_text(50)[1] == f"{summary['params'] / 1e6:.1f} M"
+    assert f"{summary['imagenet_top1']:.1f}" in table.row_text(50)[3]
+    assert str(default_lr("sgd", True)) in panel.field("lr").edit.placeholderText()
+    assert panel.field("device").combo.findData("cpu") >= 0
+    spin(panel, "image_size").setValue(448)
+    assert float(table.row_text(50)[2]) == pytest.approx(depth_summary(50, 448)["gflops"], rel=0.01)
 
 
 def test_panels_import_and_build_without_torch():
     code = (
         "import os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
         "from PySide6.QtWidgets import QApplication; app = QApplication([])\n"
+        "from resnet_studio.ui.state import StudioState\n"
+        "from resnet_studio.ui.data.scanner import DatasetScanner\n"
+        "from resnet_studio.ui.data.tab import DataTab\n"
         "from resnet_studio.ui.setup.panel import SetupPanel\n"
         "from resnet_studio.ui.predict.tab import PredictTab\n"
-        "SetupPanel(); PredictTab()\n"
+        "state = StudioState(); scanner = DatasetScanner(state)\n"
+        "SetupPanel(state, scanner); DataTab(state, scanner); PredictTab()\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     env = dict(os.environ, PYTHONPATH=str(REPO))

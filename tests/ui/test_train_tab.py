@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from resnet_studio.engine import runs
 from resnet_studio.engine.events import EpochEnd, RunFinished, RunStarted, StepEnd
-from resnet_studio.ui.train.tab import GrowingSeries, TrainTab, format_duration
+from resnet_studio.ui.format import duration
+from resnet_studio.ui.train.series import GrowingSeries
+from resnet_studio.ui.train.tab import TrainTab
 from resnet_studio.ui.worker import TrainingController
 
 
@@ -38,6 +43,15 @@ def _run_started(epochs: int = 3, steps_per_epoch: int = 100) -> RunStarted:
     return RunStarted("/tmp/run", {}, ["a", "b"], {"a": 10, "b": 10}, 16, 4, [], "cpu", 1, epochs, steps_per_epoch)
 
 
+def past_run(folder: Path, rows: list[dict], summary: dict | None = None, **config) -> runs.RunRecord:
+    """A run folder as the trainer leaves it (ResNet-18 on "demo"), with these metrics rows."""
+    folder.mkdir(parents=True)
+    (folder / runs.CONFIG).write_text(json.dumps({"depth": 18, "data_dir": "/data/demo", **config}), encoding="utf-8")
+    (folder / runs.METRICS).write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    (folder / runs.SUMMARY).write_text(json.dumps(summary or {}), encoding="utf-8")
+    return runs.RunRecord.load(folder)
+
+
 def test_growing_series_doubles_and_keeps_order():
     s = GrowingSeries(capacity=4)
     for i in range(10):
@@ -51,7 +65,7 @@ def test_growing_series_doubles_and_keeps_order():
 
 @pytest.mark.parametrize("seconds, text", [(5, "5 s"), (252, "4:12"), (3723, "1:02:03"), (None, "—")])
 def test_format_duration(seconds, text):
-    assert format_duration(seconds) == text
+    assert duration(seconds) == text
 
 
 def test_live_updates_fill_curves_progress_and_stats(tab):
@@ -68,17 +82,17 @@ def test_live_updates_fill_curves_progress_and_stats(tab):
     assert len(tab.series("lr")[0]) == 100
     assert list(tab.series("val_acc")[1]) == [pytest.approx(60.0)]
     assert list(tab.series("train_acc")[0]) == [1.0]
-    assert tab.progress.value() == 100 and tab.progress.maximum() == 300
-    assert "Epoch 1/3" in tab.progress.format()
-    assert tab.stat_best.value() == "60.0%"
-    assert tab.gpu_plot.isHidden()  # CPU: no memory plot
+    assert tab.progress.bar.value() == 100 and tab.progress.bar.maximum() == 300
+    assert "Epoch 1/3" in tab.progress.bar.format()
+    assert tab.progress.best.value() == "60.0%"
+    assert tab.plots.gpu_plot.isHidden()  # CPU: no memory plot
     # the curve items hold exactly the buffered points
-    assert len(tab._curves["train_loss"].xData) == 100
+    assert len(tab.plots.curves["train_loss"].xData) == 100
 
 
 def test_gpu_memory_plot_appears_with_cuda_steps(tab):
     tab.add_steps(_steps(1, 5, gpu=512.0))
-    assert not tab.gpu_plot.isHidden()
+    assert not tab.plots.gpu_plot.isHidden()
     assert list(tab.series("gpu_memory")[1]) == [512.0] * 5
 
 
@@ -121,7 +135,7 @@ def test_start_button_emits_only_when_allowed(tab, qtbot):
         qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
 
 
-def test_show_history_from_metrics_rows(tab):
+def test_show_run_from_its_folder(tab, tmp_path):
     rows = [{"event": "start", "epoch": 0}]
     for epoch in (1, 2):
         for k in range(1, 5):
@@ -129,18 +143,25 @@ def test_show_history_from_metrics_rows(tab):
         rows.append({"event": "epoch", "epoch": epoch, "train_loss": 1, "train_acc": 0.5, "val_loss": 1.2,
                      "val_acc": 0.25 * epoch, "lr": 0.1, "images_per_sec": 100, "seconds": 3})
     rows.append({"event": "log", "level": "warning", "message": "skipped a.jpg: truncated", "time": 0})
-    tab.show_history("20260101-demo-resnet18", rows, status="completed")
+    summary = {"status": "completed", "epochs_completed": 2, "best_val_acc": 0.5}
+    record = past_run(tmp_path / "20260101-demo-resnet18", rows, summary, epochs=4)
+    tab.show_run(record)
     assert len(tab.series("train_loss")[0]) == 8
     assert tab.series("train_loss")[0][-1] == pytest.approx(2.0)
     assert list(tab.series("val_acc")[1]) == [pytest.approx(25.0), pytest.approx(50.0)]
-    assert tab.stat_best.value() == "50.0%"
+    assert tab.progress.best.value() == "50.0%"
     assert "skipped a.jpg" in tab.log_view.toPlainText()
     assert "20260101-demo-resnet18" in tab.state_label.text()
+    assert tab.state() == "history" and tab.detail_label.text() == record.describe()
+    assert "ResNet-18 on demo: completed, 2 epoch(s), best validation accuracy 50.0%" in record.describe()
+    assert tab.progress.bar.format() == "2 of 4 epochs" and tab.progress.elapsed.value() == "6 s"
+    assert tab.log.run_dir() == record.path and tab.log.open_folder_button.isEnabled()
 
 
-def test_resumed_run_keeps_only_completed_epochs_of_history(tab):
+def test_resumed_run_keeps_only_completed_epochs_of_history(tab, tmp_path):
     rows = [{"event": "step", "epoch": 1, "step": k, "loss": 1.0, "lr": 0.1} for k in range(1, 5)]
     rows.append({"event": "epoch", "epoch": 1, "train_loss": 1, "train_acc": 0.5, "val_loss": 1, "val_acc": 0.5})
     rows += [{"event": "step", "epoch": 2, "step": 4 + k, "loss": 1.0, "lr": 0.1} for k in range(1, 3)]  # cut short
-    tab.begin_run("resuming", history=rows)
+    tab.begin_run("resuming", past_run(tmp_path / "run", rows))
     assert len(tab.series("train_loss")[0]) == 4
+    assert tab.state() == "preparing" and list(tab.series("val_acc")[1]) == [pytest.approx(50.0)]

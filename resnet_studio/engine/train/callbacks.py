@@ -11,7 +11,8 @@ kill at any point leaves a consistent folder:
     WriteSummary     summary.json, "running" with this process's id
     EarlyStopping    asks the loop to stop after `patience` epochs without a better one
 
-Values handed to callbacks are plain numbers (`EpochResult`), never tensors.
+Each epoch reaches the callbacks as the EpochEnd event the listeners get next: plain
+numbers, never tensors.
 """
 
 from __future__ import annotations
@@ -19,20 +20,19 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .. import checkpoint as ckpt
 from .. import io, runs
 from ..data import resize_size_for
 from ..devices import describe_device
+from ..events import EpochEnd
 from ..models import IMAGENET_MEAN, IMAGENET_STD
 
 if TYPE_CHECKING:
     from .loop import Trainer
 
 __all__ = [
-    "EpochResult",
     "Callback",
     "SaveBestModel",
     "WriteEpochLine",
@@ -43,31 +43,13 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class EpochResult:
-    """One trained and validated epoch, in plain numbers."""
-
-    epoch: int
-    train_loss: float
-    train_acc: float
-    val_loss: float
-    val_acc: float
-    lr: float
-    images_per_sec: float
-    seconds: float
-    per_class_acc: dict[str, float]
-    confusion: list[list[int]]
-    is_best: bool
-    block_grad_norms: dict[str, float] = field(default_factory=dict)
-
-
 class Callback:
     """No-op hooks; a callback overrides the ones it needs. The loop calls them in list order."""
 
     def on_run_start(self, trainer: Trainer) -> None:
         """The run folder is ready and the first epoch is about to start."""
 
-    def on_epoch_end(self, trainer: Trainer, result: EpochResult) -> None:
+    def on_epoch_end(self, trainer: Trainer, result: EpochEnd) -> None:
         """An epoch was trained and validated (result); the callbacks before this one have run."""
 
     def on_run_end(self, trainer: Trainer, status: str, message: str) -> None:
@@ -82,7 +64,7 @@ class SaveBestModel(Callback):
         p = trainer.progress
         if result.is_best:
             ckpt.save_model(trainer.model, trainer.run_dir / runs.MODEL, model_meta(trainer, result.epoch, result.val_acc))
-            p.best_val_acc, p.best_epoch, p.best_confusion = result.val_acc, result.epoch, result.confusion
+            p.best_val_acc, p.best_epoch, p.best_confusion = result.val_acc, result.epoch, result.confusion_matrix
             p.epochs_since_best = 0
         else:
             p.epochs_since_best += 1

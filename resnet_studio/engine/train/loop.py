@@ -28,13 +28,13 @@ from .. import runs
 from ..config import TrainConfig
 from ..data import DatasetScan, scan_dataset
 from ..devices import describe_device, resolve_device
-from ..errors import RunCancelled, StudioError
+from ..errors import RunCancelled, StudioError, describe
 from ..events import EpochEnd, LogMessage, MemoryFallback, RunFinished, RunStarted, SkippedFile, StepEnd
 from ..fastdata import Batch, BatchLoader, FeatureBank, eval_batch, train_batch
 from ..memory import ChunkedRunner, is_out_of_memory, memory_name
 from ..models import STAGES, set_train_mode
 from . import prepare
-from .callbacks import Callback, EpochResult, run_folder_callbacks
+from .callbacks import Callback, run_folder_callbacks
 from .control import RunControl
 from .schedule import continue_schedule, make_optimizer, make_scheduler
 
@@ -113,8 +113,8 @@ class Trainer:
         self._set_up_precision()
         # out of memory: training goes on in pieces of a batch with accumulated gradients
         # (pieces of at least 2 images: batch norm cannot train on one), evaluation in pieces
-        self._train_memory = ChunkedRunner(self.device, "batch", lambda old, new: self._memory_fallback("training", old, new), floor=2)
-        self._eval_memory = ChunkedRunner(self.device, "batch", lambda old, new: self._memory_fallback("validation", old, new))
+        self._train_memory = ChunkedRunner(self.device, "batch", self._on_reduce("training"), floor=2)
+        self._eval_memory = ChunkedRunner(self.device, "batch", self._on_reduce("validation"))
         self.input = prepare.TrainingInput(cfg, self.scan, self.device, self.feature_shortcut)
         self.notes.append(self.input.note(cfg))
         self.steps_per_epoch = len(self.input.train_loader)
@@ -134,7 +134,8 @@ class Trainer:
         slots = 2 if cfg.optimizer == "adamw" else 1
         prepare.check_free_space(prepare.output_folder(cfg, self.resume_dir), self.model, slots, resuming)
         try:
-            self.run_dir = prepare.create_run_folder(cfg, self.scan, self.input.workers, self.resume_dir, self.progress.start_epoch)
+            start = self.progress.start_epoch
+            self.run_dir = prepare.create_run_folder(cfg, self.scan, self.input.workers, self.resume_dir, start)
             self.metrics = runs.MetricsWriter(self.run_dir)
         except OSError as exc:
             where = self.run_dir or prepare.output_folder(cfg, self.resume_dir)
@@ -280,8 +281,9 @@ class Trainer:
             self.log(self.input.cache_report())
         self.progress.final_val_acc = val_acc
         is_best = self.progress.is_best(val_acc)
-        result = EpochResult(
+        result = EpochEnd(
             epoch=epoch,
+            epochs=cfg.epochs,
             train_loss=train_loss,
             train_acc=train_acc,
             val_loss=val_loss,
@@ -290,18 +292,13 @@ class Trainer:
             images_per_sec=images / train_seconds if train_seconds > 0 else 0.0,
             seconds=time.perf_counter() - started,
             per_class_acc=per_class,
-            confusion=confusion,
             is_best=is_best,
             block_grad_norms=grad_norms,
+            confusion_matrix=confusion,
         )
         for cb in self.callbacks:
             cb.on_epoch_end(self, result)
-        self.emit(
-            EpochEnd(
-                epoch, cfg.epochs, train_loss, train_acc, val_loss, val_acc, result.lr, result.images_per_sec,
-                result.seconds, per_class, is_best, grad_norms,
-            )
-        )
+        self.emit(result)
 
     def _train_epoch(self, epoch: int):
         """One pass over the training images: (loss, accuracy, images, seconds, block gradient norms)."""
@@ -472,6 +469,9 @@ class Trainer:
         self.scaler.update()
         return loss_sum / n, correct, norms
 
+    def _on_reduce(self, phase: str):
+        return lambda old, new: self._memory_fallback(phase, old, new)
+
     def _memory_fallback(self, phase: str, old: int, new: int) -> None:
         """Tell the log and the window that batches now run in pieces of `new` images."""
         batch = self.config.batch_size
@@ -493,7 +493,10 @@ class Trainer:
         norms = []
         for params in self._block_params.values():
             grads = [p.grad for p in params if p.grad is not None]
-            norms.append(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) if grads else torch.zeros((), device=self.device))
+            if grads:
+                norms.append(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
+            else:
+                norms.append(torch.zeros((), device=self.device))
         return torch.stack(norms).float()
 
     def _flush_steps(self, epoch: int, pending, seen: int, train_time: float) -> None:
@@ -527,4 +530,4 @@ def _describe_failure(exc: BaseException, device: torch.device) -> str:
     if is_out_of_memory(exc):  # outside a step: moving the model, saving
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return f"out of {memory_name(device)}: {text}"
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return describe(exc)

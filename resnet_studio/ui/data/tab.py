@@ -1,17 +1,20 @@
 """The Data tab: what the chosen folder holds, and what is wrong with it.
 
 Counts, a per-class bar chart (training and validation), example thumbnails (read in
-the background) and the files skipped with the reason.
+the background) and the files skipped with the reason. The folder is checked by the
+DatasetScanner (scanner.py); this tab shows what it finds.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QFontMetrics, QPainter, QPixmap
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetrics, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFileDialog,
     QFrame,
     QGridLayout,
     QHBoxLayout,
@@ -29,15 +32,18 @@ from PySide6.QtWidgets import (
 )
 
 from ..images import load_thumbnail
-from ..tasks import BackgroundTask, TaskGroup
+from ..state import StudioState
+from ..tasks import TaskGroup
 from ..widgets import ElidedLabel, InlineMessage, SectionHeader, muted_label, palette_colors
+from .class_bars import ClassBars
+from .scanner import CHECKING, DatasetScanner
 
-__all__ = ["DataSummaryWidget", "balance_warning"]
+__all__ = ["DataTab"]
 
 THUMB = 72
 
 
-def _thumbnails(task: BackgroundTask, examples: dict[str, list[str]]) -> None:
+def _thumbnails(task, examples: dict[str, list[str]]) -> None:
     for cls, paths in examples.items():
         for i, path in enumerate(paths):
             task.check()
@@ -52,90 +58,16 @@ def _thumbnails(task: BackgroundTask, examples: dict[str, list[str]]) -> None:
 # ---------------------------------------------------------------- the dataset summary ("Data" tab)
 
 
-class _ClassBars(QWidget):
-    """Images per class as horizontal stacked bars (train solid, validation light), so imbalance shows."""
+class DataTab(QWidget):
+    """What the chosen dataset holds: counts, a per-class bar chart, example thumbnails,
+    skipped files. It shows what the scanner and the studio state say."""
 
-    ROW = 24
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._rows: list[tuple[str, int, int]] = []  # (class, train, val)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-
-    def set_counts(self, rows: list[tuple[str, int, int]]) -> None:
-        self._rows = rows
-        self.updateGeometry()
-        self.update()
-
-    def rows(self) -> list[tuple[str, int, int]]:
-        return list(self._rows)
-
-    def sizeHint(self) -> QSize:  # noqa: N802
-        return QSize(360, self.ROW * len(self._rows) + 28)
-
-    def minimumSizeHint(self) -> QSize:  # noqa: N802
-        return QSize(220, self.sizeHint().height())
-
-    def paintEvent(self, event) -> None:  # noqa: N802
-        if not self._rows:
-            return
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        colors = palette_colors(self)
-        fm = QFontMetrics(self.font())
-        name_w = min(max(fm.horizontalAdvance(name) for name, _, _ in self._rows) + 8, int(self.width() * 0.35))
-        count_w = fm.horizontalAdvance("88,888") + 10
-        left = name_w + 8
-        width = max(20, self.width() - left - count_w - 4)
-        peak = max(t + v for _, t, v in self._rows) or 1
-        light = colors["bar_other"]
-        for i, (name, train, val) in enumerate(self._rows):
-            top = i * self.ROW
-            painter.setPen(colors["text"])
-            painter.drawText(
-                QRectF(0, top, name_w, self.ROW),
-                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                fm.elidedText(name, Qt.TextElideMode.ElideRight, name_w),
-            )
-            h = self.ROW * 0.58
-            y = top + (self.ROW - h) / 2
-            wt = width * train / peak
-            wv = width * val / peak
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(colors["accent"])
-            painter.drawRoundedRect(QRectF(left, y, max(wt, 2), h), 3, 3)
-            if wv > 0:
-                painter.setBrush(light)
-                painter.drawRoundedRect(QRectF(left + wt, y, wv, h), 3, 3)
-            painter.setPen(colors["muted"])
-            painter.drawText(
-                QRectF(left + wt + wv + 6, top, count_w, self.ROW),
-                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                f"{train + val:,}",
-            )
-        # legend
-        y = len(self._rows) * self.ROW + 8
-        x = left
-        for label, color in (("training", colors["accent"]), ("validation", light)):
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(color)
-            painter.drawRoundedRect(QRectF(x, y + 3, 12, 10), 2, 2)
-            painter.setPen(colors["muted"])
-            painter.drawText(QRectF(x + 16, y, 100, 16), Qt.AlignmentFlag.AlignVCenter, label)
-            x += 16 + fm.horizontalAdvance(label) + 18
-
-
-class DataSummaryWidget(QWidget):
-    """What the chosen dataset holds: counts, a per-class bar chart, example thumbnails, skipped files."""
-
-    chooseFolderRequested = Signal()
-    demoRequested = Signal()
-
-    def __init__(self, parent: QWidget | None = None, tasks: TaskGroup | None = None) -> None:
+    def __init__(self, state: StudioState, scanner: DatasetScanner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._tasks = tasks if tasks is not None else TaskGroup()
+        self.scanner = scanner
+        self._tasks = TaskGroup()
+        self._thumbs = self._tasks.slot("thumbnails")
         self._thumb_labels: dict[str, list[QLabel]] = {}
-        self._thumb_task: BackgroundTask | None = None
         self.stack = QStackedWidget()
         self.stack.addWidget(self._build_empty())
         self.stack.addWidget(self._build_busy())
@@ -144,6 +76,35 @@ class DataSummaryWidget(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.stack)
         self.show_empty()
+        scanner.busyChanged.connect(self._on_busy)
+        scanner.progress.connect(lambda done, total: self.show_busy(scanner.busy or CHECKING, done, total))
+        scanner.errorChanged.connect(self._on_error)
+        state.datasetChanged.connect(self._on_scan)
+
+    # -- what it follows
+    def _on_busy(self, text: str) -> None:
+        if text:
+            self.show_busy(text)
+
+    def _on_error(self, error: str) -> None:
+        if error:
+            self.show_empty(error)
+
+    def _on_scan(self, scan) -> None:
+        if scan is not None:
+            self.show_scan(scan)
+        elif not self.scanner.busy:
+            self.show_empty(self.scanner.error)
+
+    def choose_folder(self) -> None:
+        """Ask for a folder of photos and use it."""
+        start = self.scanner.folder or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of photos (one subfolder per class)", start)
+        if folder:
+            self.scanner.set_folder(folder)
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        return self._tasks.shutdown(timeout_ms)
 
     # -- pages
     def _build_empty(self) -> QWidget:
@@ -173,9 +134,9 @@ class DataSummaryWidget(QWidget):
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         self.choose_button = QPushButton("Choose folder…")
-        self.choose_button.clicked.connect(self.chooseFolderRequested)
+        self.choose_button.clicked.connect(self.choose_folder)
         self.demo_button = QPushButton("Use demo dataset")
-        self.demo_button.clicked.connect(self.demoRequested)
+        self.demo_button.clicked.connect(lambda: self.scanner.make_demo())
         buttons.addWidget(self.choose_button)
         buttons.addWidget(self.demo_button)
         buttons.addStretch(1)
@@ -244,7 +205,7 @@ class DataSummaryWidget(QWidget):
         left = QVBoxLayout()
         left.setSpacing(6)
         left.addWidget(SectionHeader("Images per class"))
-        self.bars = _ClassBars()
+        self.bars = ClassBars()
         left.addWidget(self.bars)
         left.addStretch(1)
         right = QVBoxLayout()
@@ -280,7 +241,7 @@ class DataSummaryWidget(QWidget):
 
     # -- states
     def show_empty(self, error: str = "") -> None:
-        self._stop_thumbs()
+        self._thumbs.cancel()
         if error:
             self.empty_error.show_error(error)
         else:
@@ -297,7 +258,7 @@ class DataSummaryWidget(QWidget):
             self.busy_bar.setRange(0, 0)
             self.busy_detail.setText("")
         if self.stack.currentIndex() != 1:
-            self._stop_thumbs()
+            self._thumbs.cancel()
             self.stack.setCurrentIndex(1)
 
     def set_enabled_actions(self, enabled: bool) -> None:
@@ -305,7 +266,7 @@ class DataSummaryWidget(QWidget):
         self.demo_button.setEnabled(enabled)
 
     def show_scan(self, scan) -> None:
-        self._stop_thumbs()
+        self._thumbs.cancel()
         counts = scan.class_counts()
         train_counts = [0] * len(scan.classes)
         for _, label in scan.train:
@@ -321,7 +282,7 @@ class DataSummaryWidget(QWidget):
         )
         self.layout_note.setText(f"Layout: {layout}.")
         self.bars.set_counts(rows)
-        warning = balance_warning(scan)
+        warning = scan.balance_warning()
         if warning:
             self.balance.show_warning(warning + " " + (
                 "The model will favour the bigger classes; add photos to the small ones if you can."
@@ -388,9 +349,7 @@ class DataSummaryWidget(QWidget):
                 labels.append(thumb)
             self._thumb_labels[cls] = labels
         self.thumbs_grid.setColumnStretch(5, 1)
-        self._thumb_task = self._tasks.start(
-            _thumbnails, examples, on_progress=self._on_thumb, receiver=self, name="thumbnails"
-        )
+        self._thumbs.start(_thumbnails, examples, receiver=self, on_progress=self._on_thumb)
 
     def _on_thumb(self, item) -> None:
         cls, i, image = item
@@ -402,32 +361,13 @@ class DataSummaryWidget(QWidget):
             pixmap = QPixmap.fromImage(image)
             ratio = self.devicePixelRatioF()
             pixmap = pixmap.scaled(
-                int(THUMB * ratio), int(THUMB * ratio), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+                int(THUMB * ratio),
+                int(THUMB * ratio),
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
             )
             pixmap.setDevicePixelRatio(ratio)
             labels[i].setPixmap(pixmap)
 
     def thumbnails_loaded(self) -> int:
-        return sum(1 for labels in self._thumb_labels.values() for l in labels if l.pixmap() is not None and not l.pixmap().isNull())
-
-    def _stop_thumbs(self) -> None:
-        if self._thumb_task is not None:
-            self._thumb_task.cancel()
-            self._thumb_task = None
-
-
-
-def balance_warning(scan) -> str:
-    """A one-line warning about class imbalance or tiny classes, or ""."""
-    totals = scan.class_counts()
-    if not totals:
-        return ""
-    small = min(totals, key=totals.get)
-    big = max(totals, key=totals.get)
-    if totals[small] and totals[big] / totals[small] >= 3:
-        return f"Unbalanced classes: {small!r} has {totals[small]:,} photos, {big!r} has {totals[big]:,}."
-    if totals[small] < 10:
-        return f"{small!r} has only {totals[small]} photos: expect rough results."
-    return ""
-
-
+        return sum(1 for labels in self._thumb_labels.values() for label in labels if not label.pixmap().isNull())

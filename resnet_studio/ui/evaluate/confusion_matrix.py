@@ -79,7 +79,7 @@ class _Canvas(QWidget):
         return (row, col) if 0 <= row < n and 0 <= col < n else None
 
     # -- painting
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:
         view = self.view
         n = len(view.classes)
         if n == 0:
@@ -108,9 +108,9 @@ class _Canvas(QWidget):
         grid_w = n * self.cell
         painter.drawText(QRectF(self.left, 0, grid_w, fm.height() + 4), Qt.AlignmentFlag.AlignCenter, "Predicted class")
         painter.save()
-        painter.translate(fm.height() / 2 + 2, self.top + n * self.cell / 2)
+        painter.translate(fm.height() / 2 + 2, self.top + grid_w / 2)
         painter.rotate(-90)
-        painter.drawText(QRectF(-n * self.cell / 2, -fm.height() / 2, n * self.cell, fm.height()), Qt.AlignmentFlag.AlignCenter, "True class")
+        painter.drawText(QRectF(-grid_w / 2, -fm.height() / 2, grid_w, fm.height()), Qt.AlignmentFlag.AlignCenter, "True class")
         painter.restore()
 
         # class names
@@ -174,7 +174,7 @@ class _Canvas(QWidget):
             painter.drawRoundedRect(self.cell_rect(*view.selected).adjusted(1, 1, -1, -1), 3, 3)
 
     # -- mouse
-    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event) -> None:
         cell = self.cell_at(event.position())
         if cell != self.hover:
             self.hover = cell
@@ -184,11 +184,11 @@ class _Canvas(QWidget):
         else:
             QToolTip.hideText()
 
-    def leaveEvent(self, event) -> None:  # noqa: N802
+    def leaveEvent(self, event) -> None:
         self.hover = None
         self.update()
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802
+    def mousePressEvent(self, event) -> None:
         if event.button() != Qt.MouseButton.LeftButton:
             return
         cell = self.cell_at(event.position())
@@ -264,7 +264,7 @@ class ConfusionMatrixView(QScrollArea):
         return (f"<b>{fmt.escape(self.classes[true])}</b> {what}: {count} image{'s' if count != 1 else ''}{share}"
                 "<br><i>Click to show these images</i>")
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._relayout()
 

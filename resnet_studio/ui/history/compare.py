@@ -1,6 +1,6 @@
 """Compare runs: validation accuracy and loss curves overlaid, settings side by side.
 
-Reads run folders only (config.json, summary.json, metrics.jsonl): no torch. One
+Reads run folders only through the engine's RunRecord (engine.runs): no torch. One
 colour per run, the same in both plots and in the table's header.
 """
 
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from resnet_studio.engine import runs as engine_runs
 
 from .. import format as fmt
+from .panel import epochs_text, model_text
 
 __all__ = ["CompareView", "CompareDialog", "run_record", "SETTINGS_ROWS"]
 
@@ -57,7 +58,6 @@ def run_record(run_dir: str | os.PathLike) -> dict:
     config = run.config
     rows = run.epoch_rows()
     done = run.epochs_completed if run.summary else len(rows)
-    planned = run.epochs
     weights = str(config.get("weights", "—"))
     if weights not in ("imagenet", "none", "—"):
         weights = Path(weights).name
@@ -70,14 +70,14 @@ def run_record(run_dir: str | os.PathLike) -> dict:
         "val_loss": [float(r["val_loss"]) if r.get("val_loss") is not None else float("nan") for r in rows],
         "settings": {
             "dataset": run.dataset or "—",
-            "model": f"ResNet-{run.depth}" if run.depth else "—",
+            "model": model_text(run),
             "weights": {"imagenet": "ImageNet", "none": "from scratch"}.get(weights, weights),
             "trainable": str(config.get("trainable", "—")),
             "image_size": f"{config['image_size']} px" if config.get("image_size") else "—",
             "batch_size": str(config.get("batch_size", "—")),
             "optimizer": {"sgd": "SGD", "adamw": "AdamW"}.get(str(config.get("optimizer")), str(config.get("optimizer", "—"))),
             "lr": f"{float(lr):.3g}" if isinstance(lr, (int, float)) else "auto",
-            "epochs": f"{done}/{planned}" if planned else str(done),
+            "epochs": epochs_text(done, run.epochs),
             "best_val_acc": fmt.fraction(run.best_val_acc),
             "best_epoch": str(run.best_epoch or "—"),
             "final_val_acc": fmt.fraction(run.final_val_acc),
@@ -94,6 +94,7 @@ class CompareView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.records: list[dict] = []
+        self.labels: list[str] = []  # one per record: in the legends and the table's header
         pal = self.palette()
         background = pal.color(QPalette.ColorRole.Base)
         self._foreground = pal.color(QPalette.ColorRole.Text)
@@ -142,22 +143,23 @@ class CompareView(QWidget):
 
     def set_runs(self, run_dirs: list[str]) -> None:
         self.records = [run_record(d) for d in run_dirs]
+        self.labels = _labels([r["name"] for r in self.records])
         for widget in (self.acc_plot, self.loss_plot):
             item = widget.getPlotItem()
             item.clear()
             if item.legend is None:
-                legend = item.addLegend(offset=(-8, 8) if widget is self.loss_plot else (-8, -8), labelTextColor=self._foreground.name())
+                offset = (-8, 8) if widget is self.loss_plot else (-8, -8)  # top right for the loss, bottom right for accuracy
+                legend = item.addLegend(offset=offset, labelTextColor=self._foreground.name())
                 fill = QColor(self.palette().color(QPalette.ColorRole.Base))
                 fill.setAlpha(210)
                 legend.setBrush(pg.mkBrush(fill))
             else:
                 item.legend.clear()
         symbol = dict(symbol="o", symbolSize=6, symbolPen=None, antialias=True)
-        for i, rec in enumerate(self.records):
+        for i, (rec, label) in enumerate(zip(self.records, self.labels)):
             color = COLORS[i % len(COLORS)]
-            label = _short(rec["name"])
-            self.acc_plot.plot(rec["epoch"], rec["val_acc"], pen=pg.mkPen(color, width=2), symbolBrush=color, name=label, **symbol)
-            self.loss_plot.plot(rec["epoch"], rec["val_loss"], pen=pg.mkPen(color, width=2), symbolBrush=color, name=label, **symbol)
+            for widget, key in ((self.acc_plot, "val_acc"), (self.loss_plot, "val_loss")):
+                widget.plot(rec["epoch"], rec[key], pen=pg.mkPen(color, width=2), symbolBrush=color, name=label, **symbol)
         longest = max((max(r["epoch"]) for r in self.records if r["epoch"]), default=1)
         for widget in (self.acc_plot, self.loss_plot):  # whole epochs on the x axis of short runs
             widget.getPlotItem().getAxis("bottom").setTickSpacing(*((1, 1) if longest <= 20 else (None, None)))
@@ -174,7 +176,7 @@ class CompareView(QWidget):
         for col, rec in enumerate(self.records):
             swatch = QPixmap(12, 12)
             swatch.fill(QColor(COLORS[col % len(COLORS)]))
-            header = QTableWidgetItem(QIcon(swatch), _short(rec["name"]))
+            header = QTableWidgetItem(QIcon(swatch), self.labels[col])
             header.setToolTip(rec["path"])
             self.table.setHorizontalHeaderItem(col, header)
             values = rec["settings"]
@@ -195,13 +197,23 @@ class CompareView(QWidget):
                 self.table.setItem(row, col, item)
 
 
-def _short(name: str) -> str:
-    """'20261122-101500-photos-resnet50' -> '11-22 10:15 photos-resnet50'."""
+def _short(name: str, seconds: bool = False) -> str:
+    """'20261122-101500-photos-resnet50' -> '11-22 10:15 photos-resnet50' (or '11-22 10:15:00 …')."""
     parts = name.split("-", 2)
     if len(parts) == 3 and len(parts[0]) == 8 and parts[0].isdigit() and len(parts[1]) == 6 and parts[1].isdigit():
         d, t = parts[0], parts[1]
-        return f"{d[4:6]}-{d[6:8]} {t[:2]}:{t[2:4]} {parts[2]}"
+        clock = f"{t[:2]}:{t[2:4]}" + (f":{t[4:]}" if seconds else "")
+        return f"{d[4:6]}-{d[6:8]} {clock} {parts[2]}"
     return name
+
+
+def _labels(names: list[str]) -> list[str]:
+    """The runs' short names; with seconds, or whole, where the short ones would read the same."""
+    for seconds in (False, True):
+        labels = [_short(name, seconds) for name in names]
+        if len(set(labels)) == len(labels):
+            return labels
+    return list(names)
 
 
 class CompareDialog(QDialog):
@@ -221,3 +233,8 @@ class CompareDialog(QDialog):
         row.addStretch(1)
         row.addWidget(buttons)
         layout.addLayout(row)
+
+    def shutdown(self, timeout_ms: int = 0) -> bool:
+        """Nothing runs in the background here (the runs were read when it opened); True.
+        For the window, which shuts every dialog down alike."""
+        return True

@@ -3,7 +3,8 @@
 The export and its check (the exported model and PyTorch on sample images, top-1
 compared, largest probability difference measured) run in the background; the
 dialog then says what was written and what was measured, or why it failed. When
-onnx/onnxruntime are missing, the ONNX choice says how to install them.
+onnx/onnxruntime are missing, the ONNX choice says how to install them. The window opens
+it for a run folder (from History, the Evaluate tab or File > Export Model…).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QUrl
-from PySide6.QtGui import QDesktopServices, QPalette
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from .. import format as fmt
 from ..tasks import TaskGroup
-from ..widgets import Banner, InlineMessage
+from ..widgets import Banner, InlineMessage, muted_label
 
 __all__ = ["ExportDialog"]
 
@@ -39,10 +40,10 @@ _CHOICES = (
 )
 
 
-def _export(task, model_path: str, fmt: str, out: str):
+def _export(task, model_path: str, kind: str, out: str):
     from resnet_studio.engine.export import export_model
 
-    return export_model(model_path, fmt, out, progress=task.report)
+    return export_model(model_path, kind, out, progress=task.report)
 
 
 class ExportDialog(QDialog):
@@ -54,7 +55,7 @@ class ExportDialog(QDialog):
         self.setMinimumWidth(560)
         self.model_path = str(model_path)
         self._tasks = TaskGroup()
-        self._task = None
+        self._job = self._tasks.slot("export")
         self._out_edited = False
         self.result = None  # the engine ExportResult once done
         self.error = ""
@@ -69,10 +70,8 @@ class ExportDialog(QDialog):
             button = QRadioButton(name)
             self.format_group.addButton(button, i)
             self.format_buttons[key] = button
-            hint = QLabel(note)
+            hint = muted_label(note)
             hint.setIndent(24)
-            hint.setWordWrap(True)
-            hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
             formats.addWidget(button)
             formats.addWidget(hint)
         self.missing_message = InlineMessage()
@@ -86,13 +85,11 @@ class ExportDialog(QDialog):
         out_row.addWidget(QLabel("File"))
         out_row.addWidget(self.out_edit, 1)
         out_row.addWidget(browse)
-        note = QLabel(
+        note = muted_label(
             "The class names and the preprocessing travel with it: in <i>FILE.json</i> beside it and in the "
             "file's own metadata. After writing, the exported model and PyTorch are run on sample images and "
             "compared; the export fails if their top class ever differs."
         )
-        note.setWordWrap(True)
-        note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
@@ -132,8 +129,9 @@ class ExportDialog(QDialog):
     def format(self) -> str:
         return _CHOICES[max(0, self.format_group.checkedId())][0]
 
-    def set_format(self, fmt: str) -> None:
-        self.format_buttons[fmt].setChecked(True)
+    def set_format(self, kind: str) -> None:
+        """'onnx' or 'torchscript'."""
+        self.format_buttons[kind].setChecked(True)
 
     def out_path(self) -> str:
         return self.out_edit.text().strip()
@@ -143,58 +141,60 @@ class ExportDialog(QDialog):
         self._out_edited = True
 
     def is_busy(self) -> bool:
-        return self._task is not None
+        return self._job.busy
 
     def start_export(self) -> None:
-        if self._task is not None or not self.out_path():
+        if self._job.busy or not self.out_path():
             return
-        fmt = self.format()
         self.result, self.error = None, ""
         self.banner.hide()
         self.folder_button.hide()
-        self._set_busy(True)
         self.stage_label.setText("Starting…")
-        self._task = self._tasks.start(
+        task = self._job.start(
             _export,
             self.model_path,
-            fmt,
+            self.format(),
             self.out_path(),
+            receiver=self,
             on_progress=self.stage_label.setText,
             on_result=self._on_done,
             on_error=self._on_failed,
-            receiver=self,
-            name="export",
+            on_finished=lambda: self._set_busy(False),
         )
+        self._set_busy(task is not None)
 
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
-        return self._tasks.shutdown(timeout_ms)
+        """Stop the export and wait for its thread; True when it ended (the dialog may then close)."""
+        ended = self._tasks.shutdown(timeout_ms)
+        if ended:
+            self._job.cancel()  # its last signals are of no use now
+        return ended
 
     # ------------------------------------------------------------ internals
 
     def _on_format_change(self) -> None:
         from resnet_studio.engine.export import default_export_path, install_hint, missing_packages
 
-        fmt = self.format()
+        kind = self.format()
         if not self._out_edited:
-            self.out_edit.setText(str(default_export_path(self.model_path, fmt)))
+            self.out_edit.setText(str(default_export_path(self.model_path, kind)))
         else:
             path = Path(self.out_path())
-            suffix = ".onnx" if fmt == "onnx" else ".pt"
+            suffix = ".onnx" if kind == "onnx" else ".pt"
             if path.suffix.lower() in (".onnx", ".pt") and path.suffix.lower() != suffix:
                 self.out_edit.setText(str(path.with_suffix(suffix)))
-        missing = missing_packages(fmt)
+        missing = missing_packages(kind)
         if missing:
             self.missing_message.show_warning(install_hint(missing))
         else:
             self.missing_message.clear_message()
-        self.export_button.setEnabled(not missing and self._task is None)
+        self.export_button.setEnabled(not missing and not self._job.busy)
 
     def _on_out_edited(self, _text: str) -> None:
         self._out_edited = True
 
     def _browse(self) -> None:
-        fmt = self.format()
-        filters = "ONNX (*.onnx)" if fmt == "onnx" else "TorchScript (*.pt)"
+        filters = "ONNX (*.onnx)" if self.format() == "onnx" else "TorchScript (*.pt)"
         path, _ = QFileDialog.getSaveFileName(self, "Export to", self.out_path(), filters)
         if path:
             self.set_out_path(path)
@@ -210,8 +210,6 @@ class ExportDialog(QDialog):
             self._on_format_change()
 
     def _on_done(self, result) -> None:
-        self._task = None
-        self._set_busy(False)
         self.result = result
         self.stage_label.setText("")
         agree = "top-1 identical on all of them" if result.top1_agree == result.images_checked else (
@@ -225,8 +223,6 @@ class ExportDialog(QDialog):
         self.folder_button.show()
 
     def _on_failed(self, message: str) -> None:
-        self._task = None
-        self._set_busy(False)
         self.error = message
         self.stage_label.setText("")
         self.banner.show_message("error", "Export failed", fmt.escape(message))
@@ -236,18 +232,18 @@ class ExportDialog(QDialog):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(self.result.path).parent)))
 
     def reject(self) -> None:
-        if self._task is not None:
+        if self._job.busy:
             return  # the export finishes first (it cannot be interrupted halfway safely)
         super().reject()
 
     def done(self, code: int) -> None:
-        if self._task is not None:
+        if self._job.busy:
             return
         self._tasks.shutdown()
         super().done(code)
 
-    def closeEvent(self, event) -> None:  # noqa: N802
-        if self._task is not None:
+    def closeEvent(self, event) -> None:
+        if self._job.busy:
             event.ignore()
             return
         super().closeEvent(event)

@@ -2,13 +2,15 @@
 
 Opening a run (double-click or Open) asks the window to show its curves and load its
 model for prediction; a stopped run with a checkpoint can be resumed. Selecting two or
-more runs (Ctrl/Shift-click) offers Compare; Export… exports a run's model. The panel only
-reads run folders (engine.runs, no torch) and emits what the user asked for.
+more runs (Ctrl/Shift-click) offers Compare; Export… exports a run's model. The panel
+reads run folders only through the engine's RunRecord (`runs.list_runs`, no torch) and
+emits what the user asked for; the window opens the dialogs (compare.py, export_dialog.py).
+Refresh also removes the temporary files a killed writer left behind
+(`runs.clean_orphaned_temp_files`); listing alone changes nothing on disk.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 from pathlib import Path
 
@@ -30,14 +32,14 @@ from PySide6.QtWidgets import (
 
 from resnet_studio.engine import runs as engine_runs
 
-from ..widgets import ElidedLabel, palette_colors
+from .. import format as fmt
+from ..widgets import ElidedLabel, SectionHeader, muted_label, palette_colors
 
-__all__ = ["RunsPanel", "COLUMNS"]
+__all__ = ["RunsPanel", "COLUMNS", "model_text", "epochs_text"]
 
 COLUMNS = ("Run", "Model", "Dataset", "Best val acc", "Epochs", "Date", "Status")
 _PATH_ROLE = Qt.ItemDataRole.UserRole
 _SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-RESUMABLE = ("cancelled", "interrupted", "failed")
 
 
 class _Item(QTreeWidgetItem):
@@ -51,17 +53,14 @@ class _Item(QTreeWidgetItem):
         return a < b
 
 
-def _date_text(iso: str) -> str:
-    try:
-        when = _dt.datetime.fromisoformat(iso)
-    except (TypeError, ValueError):
-        return iso or ""
-    today = _dt.date.today()
-    if when.date() == today:
-        return f"today {when:%H:%M}"
-    if when.date() == today - _dt.timedelta(days=1):
-        return f"yesterday {when:%H:%M}"
-    return f"{when:%Y-%m-%d %H:%M}"
+def model_text(run: engine_runs.RunRecord) -> str:
+    """'ResNet-50', or '—' when the run does not say."""
+    return f"ResNet-{run.depth}" if run.depth else "—"
+
+
+def epochs_text(done: int, planned: int | None) -> str:
+    """'3/10': epochs done of those planned (just the count when the plan is unknown)."""
+    return f"{done}/{planned}" if planned else str(done)
 
 
 class RunsPanel(QWidget):
@@ -75,9 +74,10 @@ class RunsPanel(QWidget):
     def __init__(self, runs_dir: str | os.PathLike | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self._runs_dir = Path(runs_dir) if runs_dir else None
-        self._runs: list = []
+        self._runs: list[engine_runs.RunRecord] = []
         self._busy = False
         self._stale = False
+        self._sorted_once = False  # newest first until the user (or saved settings) chose a sort
 
         self.tree = QTreeWidget()
         self.tree.setObjectName("runsTree")
@@ -96,6 +96,11 @@ class RunsPanel(QWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemSelectionChanged.connect(self._update_buttons)
         self.tree.itemDoubleClicked.connect(lambda *_: self._open())
+        self.empty_label = muted_label()  # in the list's place when there is no run
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty_label)
+        self.stack.addWidget(self.tree)
 
         style = self.style()
         self.open_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_DialogOpenButton), "Open")
@@ -117,11 +122,8 @@ class RunsPanel(QWidget):
         self.folder_button.clicked.connect(self._show_folder)
         self.refresh_button.clicked.connect(self.refresh)
 
-        title = QLabel("Run history")
-        font = title.font()
-        font.setBold(True)
-        font.setPointSizeF(font.pointSizeF() * 1.1)
-        title.setFont(font)
+        title = SectionHeader("Run history")
+        title.setContentsMargins(0, 0, 0, 0)
         self.location_label = ElidedLabel()
         self.location_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         heading = QHBoxLayout()
@@ -141,14 +143,6 @@ class RunsPanel(QWidget):
         self.summary_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         buttons.addWidget(self.summary_label)
 
-        self.empty_label = QLabel()
-        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setWordWrap(True)
-        self.empty_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        self.stack = QStackedWidget()
-        self.stack.addWidget(self.empty_label)
-        self.stack.addWidget(self.tree)
-
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 12, 12, 8)
         layout.setSpacing(8)
@@ -166,8 +160,8 @@ class RunsPanel(QWidget):
         self._runs_dir = Path(path)
         self.refresh()
 
-    def runs(self) -> list:
-        """The RunInfo entries listed, newest first."""
+    def runs(self) -> list[engine_runs.RunRecord]:
+        """The RunRecords listed (engine.runs), newest first."""
         return list(self._runs)
 
     def mark_stale(self) -> None:
@@ -180,7 +174,7 @@ class RunsPanel(QWidget):
         else:
             self._stale = True
 
-    def showEvent(self, event) -> None:  # noqa: N802
+    def showEvent(self, event) -> None:
         super().showEvent(event)
         if self._stale:
             self.refresh()
@@ -191,71 +185,78 @@ class RunsPanel(QWidget):
         self._update_buttons()
 
     def refresh(self) -> None:
+        """Read the runs folder again (after removing what killed writers left in it)."""
         self._stale = False
         selected = self.selected_paths()
         runs_dir = self.runs_dir()
         self.location_label.setText(str(runs_dir))
+        problem = ""
         try:
             engine_runs.clean_orphaned_temp_files(runs_dir)  # left by writers killed mid-write
             self._runs = engine_runs.list_runs(runs_dir)
         except OSError as exc:
             self._runs = []
-            self.empty_label.setText(f"The runs folder cannot be read:\n{exc}")
+            problem = f"The runs folder cannot be read:\n{exc}"
+        self.tree.setSortingEnabled(False)
+        self.tree.clear()
+        colors = self._status_colors()
+        for run in self._runs:
+            self.tree.addTopLevelItem(self._item(run, colors))
+        self.tree.setSortingEnabled(True)
+        if not self._sorted_once:
+            self.tree.sortByColumn(COLUMNS.index("Date"), Qt.SortOrder.DescendingOrder)
+            self._sorted_once = True
+        self._show_summary(problem)
+        self.select_runs(selected)
+        self._update_buttons()
+
+    def _status_colors(self) -> dict[str, QColor]:
         colors = palette_colors(self)
-        status_colors = {
+        return {
             "completed": QColor("#2e7d32") if colors["text"].lightness() < 128 else QColor("#81c784"),
             "cancelled": colors["warning"],
             "interrupted": colors["warning"],
             "failed": colors["error"],
             "running": colors["info"],
         }
-        self.tree.setSortingEnabled(False)
-        self.tree.clear()
-        for info in self._runs:
-            acc = info.best_val_acc
-            epochs = f"{info.epochs_completed}/{info.epochs}" if info.epochs else str(info.epochs_completed)
-            values = (
-                info.name,
-                f"ResNet-{info.depth}" if info.depth else "?",
-                info.dataset,
-                f"{acc:.1%}" if isinstance(acc, (int, float)) else "—",
-                epochs,
-                _date_text(info.created),
-                info.status,
-            )
-            item = _Item(list(values))
-            item.setData(0, _PATH_ROLE, info.path)
-            sort_keys = (info.name, info.depth or 0, info.dataset, float(acc) if acc is not None else -1.0,
-                         info.epochs_completed, info.created, info.status)
-            for column, key in enumerate(sort_keys):
-                item.setData(column, _SORT_ROLE, key)
-            for column in range(1, len(COLUMNS)):
-                if column in (1, 3, 4):
-                    item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            item.setToolTip(0, info.path)
-            if info.status in status_colors:
-                item.setForeground(6, status_colors[info.status])
-            self.tree.addTopLevelItem(item)
-        self.tree.setSortingEnabled(True)
-        if self.tree.sortColumn() < 0 or not self._sorted_once:
-            self.tree.sortByColumn(5, Qt.SortOrder.DescendingOrder)
-            self._sorted_once = True
+
+    @staticmethod
+    def _item(run: engine_runs.RunRecord, status_colors: dict[str, QColor]) -> QTreeWidgetItem:
+        """One row: what each column shows, and the raw value it sorts by."""
+        acc = run.best_val_acc
+        cells = (
+            (run.name, run.name),
+            (model_text(run), run.depth or 0),
+            (run.dataset, run.dataset),
+            (fmt.fraction(acc), acc if acc is not None else -1.0),
+            (epochs_text(run.epochs_completed, run.epochs), run.epochs_completed),
+            (fmt.date_text(run.created), run.created),
+            (run.status, run.status),
+        )
+        item = _Item([text for text, _ in cells])
+        item.setData(0, _PATH_ROLE, run.path)
+        item.setToolTip(0, run.path)
+        for column, (_, key) in enumerate(cells):
+            item.setData(column, _SORT_ROLE, key)
+        for column in (1, 3, 4):
+            item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if run.status in status_colors:
+            item.setForeground(COLUMNS.index("Status"), status_colors[run.status])
+        return item
+
+    def _show_summary(self, problem: str) -> None:
         if self._runs:
             self.stack.setCurrentWidget(self.tree)
             done = sum(1 for r in self._runs if r.status == "completed")
             self.summary_label.setText(f"{len(self._runs)} run{'s' if len(self._runs) != 1 else ''}, {done} completed")
-        else:
-            if not self.empty_label.text().startswith("The runs folder"):
-                self.empty_label.setText(
-                    "No runs yet.\n\nTrain a model from the Train tab; every run is kept here with its curves, "
-                    "its best model and a checkpoint to resume from."
-                )
-            self.stack.setCurrentWidget(self.empty_label)
-            self.summary_label.setText("")
-        self.select_runs(selected)
-        self._update_buttons()
-
-    _sorted_once = False
+            return
+        self.empty_label.setText(
+            problem
+            or "No runs yet.\n\nTrain a model from the Train tab; every run is kept here with its curves, "
+            "its best model and a checkpoint to resume from."
+        )
+        self.stack.setCurrentWidget(self.empty_label)
+        self.summary_label.setText("")
 
     def selected_path(self) -> str | None:
         """The selected run's folder when exactly one run is selected."""
@@ -311,7 +312,7 @@ class RunsPanel(QWidget):
         self.folder_button.setEnabled(run is not None)
         self.compare_button.setEnabled(len(self.selected_paths()) >= 2)
         self.export_button.setEnabled(run is not None and run.has_model)
-        resumable = run is not None and run.status in RESUMABLE and run.has_checkpoint
+        resumable = run is not None and run.resumable and run.has_checkpoint
         self.resume_button.setEnabled(resumable and not self._busy)
         if run is not None and not resumable:
             why = "only a stopped run with a checkpoint can be resumed" if run.status != "completed" else "this run is complete"
