@@ -46,8 +46,12 @@ def duration(seconds: float | None) -> str:
 
 
 def sentence(message: str) -> str:
-    """An engine message (lower-case, one line) as the start of a sentence."""
+    """An engine message (lower-case, one line) as a sentence; one that starts with a file
+    name ("whole.pt was refused: ...") keeps the name as it is spelled."""
     message = str(message).strip()
+    first = message.split(" ", 1)[0]
+    if not first.isalpha():
+        return message
     return message[:1].upper() + message[1:]
 
 

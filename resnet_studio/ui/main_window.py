@@ -334,6 +334,13 @@ class MainWindow(QMainWindow):
         if not engine_runs.RunRecord.load(run_dir).has_model:
             self.statusBar().showMessage(f"{Path(run_dir).name} has no saved model to export yet.", 8000)
             return None
+        from shiboken6 import isValid
+
+        for dialog in self._dialogs:  # one export window per run: a second would write the same file
+            if isValid(dialog) and isinstance(dialog, ExportDialog) and dialog.model_path == str(run_dir):
+                dialog.raise_()
+                dialog.activateWindow()
+                return dialog
         return self._keep(ExportDialog(str(run_dir), self))
 
     def compare_runs(self, run_dirs: list[str]):

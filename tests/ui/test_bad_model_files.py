@@ -124,14 +124,20 @@ def test_predict_tab_open_model_dialog(qtbot, predict_tab, tmp_path, marker, mon
 
 @pytest.fixture
 def setup_panel(qtbot):
+    from resnet_studio.ui.data.scanner import DatasetScanner
     from resnet_studio.ui.setup.panel import SetupPanel
+    from resnet_studio.ui.state import StudioState
 
-    panel = SetupPanel()
+    state = StudioState()
+    scanner = DatasetScanner(state)
+    panel = SetupPanel(state, scanner)
     qtbot.addWidget(panel)
-    panel.weights_combo.setCurrentIndex(panel.weights_combo.findData("file"))
-    panel.depth_table.set_depth(18)
+    combo = panel.weights.combo
+    combo.setCurrentIndex(combo.findData("file"))
+    panel.field("depth").table.set_depth(18)
     yield panel
-    panel.shutdown()
+    for part in (panel, scanner, state):
+        part.shutdown()
     _settle()
 
 
@@ -144,32 +150,32 @@ def _weights_verdict(qtbot, panel) -> str:
 def test_setup_panel_weights_file_shows_why(qtbot, setup_panel, tmp_path, marker, case):
     panel = setup_panel
     path, needles = bad_weights(tmp_path / "weights", case, marker)
-    panel.weights_path.setText(str(path))
+    panel.weights.path.setText(str(path))
     problem = _weights_verdict(qtbot, panel)
     assert problem, "a bad weights file was accepted"
-    assert panel.weights_msg.kind == "error" and panel.weights_msg.isVisibleTo(panel)
-    _assert_names(panel.weights_msg.text(), needles, "weights message")
+    assert panel.message("weights").kind == "error" and panel.message("weights").isVisibleTo(panel)
+    _assert_names(panel.message("weights").text(), needles, "weights message")
     assert not panel.is_valid()
 
     good = save_safetensors(resnet_state(18, 4), tmp_path / "good.safetensors")
-    panel.weights_path.setText(str(good))
-    assert _weights_verdict(qtbot, panel) == "" and panel.weights_msg.kind != "error"
+    panel.weights.path.setText(str(good))
+    assert _weights_verdict(qtbot, panel) == "" and panel.message("weights").kind != "error"
 
 
 def test_setup_panel_weights_follow_the_depth_and_any_head_is_fine(qtbot, setup_panel, tmp_path, monkeypatch):
     panel = setup_panel
     r34 = save_safetensors(resnet_state(34), tmp_path / "r34.safetensors")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(r34), "")))
-    panel._browse_weights()
-    assert panel.weights_path.text() == str(r34)
+    panel.weights.browse.click()
+    assert panel.weights.path.text() == str(r34)
     assert "ResNet-34" in _weights_verdict(qtbot, panel)
-    panel.depth_table.set_depth(34)  # no new check: the verdict of every depth is known
+    panel.field("depth").table.set_depth(34)  # no new check: the verdict of every depth is known
     assert panel.weights_file_problem() == "" and not panel.is_checking_weights()
-    panel.depth_table.set_depth(18)
+    panel.field("depth").table.set_depth(18)
     assert "do not fit ResNet-18" in panel.weights_file_problem()
 
     imagenet_like = save_safetensors(resnet_state(18, 1000), tmp_path / "r18-1000.safetensors")
-    panel.weights_path.setText(str(imagenet_like))  # another head: replaced when training starts
+    panel.weights.path.setText(str(imagenet_like))  # another head: replaced when training starts
     assert _weights_verdict(qtbot, panel) == ""
 
 

@@ -58,7 +58,7 @@ STAT_SCALE = 1.6  # the figures over the views
 class _Box(QWidget):
     """A titled area with room for controls on the right of its title."""
 
-    def __init__(self, title: str, body: QWidget, controls: list[QWidget] = ()) -> None:
+    def __init__(self, title: str, body: QWidget, controls: tuple[QWidget, ...] = ()) -> None:
         super().__init__()
         self.title = SectionHeader(title)
         self.title.setContentsMargins(0, 0, 0, 0)
@@ -96,7 +96,7 @@ class EvaluateTab(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._tasks = TaskGroup()
-        self._evaluation = self._tasks.slot("evaluate")
+        self._job = self._tasks.slot("evaluate")  # the newest evaluation wins
         self._predictor = None
         self._predictor_run: str | None = None  # the run folder the predictor was loaded from
         self._run: runs.RunRecord | None = None  # the run followed
@@ -124,7 +124,7 @@ class EvaluateTab(QWidget):
         self.class_table.classClicked.connect(lambda index: self.set_filter(index, None))
         self.class_model = self.class_table.source
         self.class_proxy = self.class_table.proxy
-        self.top_splitter = _splitter(Qt.Orientation.Horizontal, _Box("Confusion matrix", self.matrix, [self.normalized_check]),
+        self.top_splitter = _splitter(Qt.Orientation.Horizontal, _Box("Confusion matrix", self.matrix, (self.normalized_check,)),
                                       _Box("Per class", self.class_table), (3, 2))
         self.top_splitter.setSizes([560, 380])
 
@@ -133,7 +133,7 @@ class EvaluateTab(QWidget):
         self.gallery_model = self.gallery.model
         self.clear_filter_button = QPushButton("Show all mistakes")
         self.clear_filter_button.clicked.connect(self.clear_filter)
-        self.gallery_box = _Box("Misclassified", self.gallery, [self.clear_filter_button])
+        self.gallery_box = _Box("Misclassified", self.gallery, (self.clear_filter_button,))
         self.cam_view = CamView()
         self.cam_view.setMinimumWidth(260)
         self.bottom_splitter = _splitter(Qt.Orientation.Horizontal, self.gallery_box, self.cam_view, (3, 2))
@@ -255,7 +255,7 @@ class EvaluateTab(QWidget):
         self._start(evaluate_folder, str(folder), self._predictor, what=Path(folder).name)
 
     def is_busy(self) -> bool:
-        return self._evaluation.busy
+        return self._job.busy
 
     def is_loading_thumbnails(self) -> bool:
         return self.gallery.is_loading()
@@ -264,14 +264,14 @@ class EvaluateTab(QWidget):
         return self._predictor
 
     def cancel(self) -> None:
-        if self._evaluation.busy:
-            self._evaluation.cancel()
+        if self._job.busy:
+            self._job.cancel()
             self.source_label.setText("Evaluation cancelled" + (": showing the previous one" if self.evaluation else ""))
         self._set_busy(False)
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
         """Stop and join every background job (evaluation, thumbnails, Grad-CAM)."""
-        self._evaluation.cancel()
+        self._job.cancel()
         self.gallery.forget_thumbnails()
         ok = self.cam_view.shutdown(timeout_ms)
         return self._tasks.shutdown(timeout_ms) and ok
@@ -338,7 +338,7 @@ class EvaluateTab(QWidget):
         self.title_label.setText(self._describe_model(predictor))
         self.source_label.setText(f"Evaluating {what}…")
         from_run = fn is evaluate_run
-        task = self._evaluation.start(
+        task = self._job.start(
             fn,
             target,
             predictor,
@@ -474,5 +474,5 @@ class EvaluateTab(QWidget):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if self._pending_run and not self._evaluation.busy:
+        if self._pending_run and not self._job.busy:
             self.evaluate_run(self._pending_run)
