@@ -219,7 +219,7 @@ class DeviceField(Field):
     def __init__(self, tooltip: str):
         combo = QComboBox()
         self.note = muted_label()
-        super().__init__("device", "Device", tooltip, combo, self.note)
+        super().__init__("device", "", tooltip, combo, self.note)  # under its own "Device" header
         self.combo = combo
         combo.addItem("Automatic (best available)", "auto")
         self.devices: list[tuple[str, str, str]] = []  # (id, label, note)
