@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 
 from .. import __version__
-from ..engine.config import DEPTHS, DEVICE_CHOICES, SETTINGS, TRAINABLE_CHOICES, Setting
+from ..engine.config import DEMO_IMAGE_SIZE, DEMO_PER_CLASS, DEPTHS, DEVICE_CHOICES, SETTINGS, TRAINABLE_CHOICES, Setting
 from . import commands, train
 from .console import EXIT_USAGE, PROG, one_line
 
-__all__ = ["build_parser", "TRAIN_OPTIONS"]
+__all__ = ["build_parser"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -97,9 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Without --depth, compare all depths; with it, describe that network stage by stage.",
     )
     p.add_argument("--depth", type=int, choices=DEPTHS, default=None, help="the depth to describe")
-    p.add_argument("--image-size", type=int, default=224, help="input size in pixels (default: 224)")
+    size = SETTINGS["image_size"].default
+    p.add_argument("--image-size", type=int, default=size, help=f"input size in pixels (default: {size})")
     p.add_argument("--classes", type=_positive_int, default=1000, help="classes in the head (default: 1000)")
-    p.add_argument("--trainable", choices=TRAINABLE_CHOICES, default="all", help="what trains (default: all)")
+    trainable = SETTINGS["trainable"].default
+    p.add_argument("--trainable", choices=TRAINABLE_CHOICES, default=trainable, help=f"what trains (default: {trainable})")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=commands.info)
 
@@ -110,8 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(or empty) folder.",
     )
     p.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the dataset into")
-    p.add_argument("--per-class", type=_positive_int, default=100, help="images per class (default: 100)")
-    p.add_argument("--image-size", type=_positive_int, default=80, help="image width and height in pixels (default: 80)")
+    p.add_argument("--per-class", type=_positive_int, default=DEMO_PER_CLASS,
+                   help=f"images per class (default: {DEMO_PER_CLASS})")
+    p.add_argument("--image-size", type=_positive_int, default=DEMO_IMAGE_SIZE,
+                   help=f"image width and height in pixels (default: {DEMO_IMAGE_SIZE})")
     p.set_defaults(func=commands.demo_data)
 
     p = sub.add_parser(
@@ -138,9 +142,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------- train's options, from the settings
 
-#: option -> TrainConfig field, for the options made from the settings
-TRAIN_OPTIONS: dict[str, str] = {s.flag: s.name for s in SETTINGS.values() if s.flag}
-
 _METAVARS = {
     "depth": "{" + ",".join(map(str, DEPTHS)) + "}",
     "weights": "{imagenet,none,PATH}",
@@ -152,7 +153,7 @@ _METAVARS = {
 
 def _add_setting(parser: argparse.ArgumentParser, setting: Setting) -> None:
     dest = setting.name
-    if isinstance(setting.default, bool):  # a switch: --no-augment turns a default-on setting off
+    if setting.kind == "bool":  # a switch: --no-augment turns a default-on setting off
         action = "store_false" if setting.default else "store_true"
         parser.add_argument(setting.flag, dest=dest, action=action, default=None, help=setting.help)
         return
@@ -166,11 +167,7 @@ def _add_setting(parser: argparse.ArgumentParser, setting: Setting) -> None:
 
 def _kind(setting: Setting):
     """Parse the option as the field's type; the value's range is the engine's check."""
-    if isinstance(setting.default, int) or setting.name in ("workers", "patience"):
-        return _number(int)
-    if isinstance(setting.default, float) or setting.name in ("lr", "cache_budget_mb", "weight_decay"):
-        return _number(float)
-    return str
+    return {"int": _number(int), "float": _number(float)}.get(setting.kind, str)
 
 
 def _add_device(parser: argparse.ArgumentParser, what: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from .console import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, PROG, UsageError, duration, note, one_line
 
@@ -27,10 +28,11 @@ def run(args) -> int:
         given["data_dir"] = args.data
 
     if args.resume is not None:
-        ignored = sorted(SETTINGS[k].flag or k for k in given if k not in TrainConfig.RESUMABLE)
+        config = runs.resume_config(args.resume, epochs=given.get("epochs"), data_dir=given.get("data_dir"))
+        ignored = sorted(SETTINGS[k].flag or "DATA" for k, v in given.items()
+                         if k not in TrainConfig.RESUMABLE and not _same(k, getattr(config, k), v))
         if ignored:
             note(f"note: a resumed run keeps its own settings; ignoring {', '.join(ignored)}")
-        config = runs.resume_config(args.resume, epochs=given.get("epochs"), data_dir=given.get("data_dir"))
     else:
         config = TrainConfig(**given)
         for problem in config.problems():
@@ -57,6 +59,13 @@ def run(args) -> int:
     if run_dir:
         print(run_dir, flush=True)
     return code
+
+
+def _same(name: str, kept, given) -> bool:
+    """Whether a value given on the command line is the resumed run's own anyway."""
+    if name in ("data_dir", "out_dir") and kept and given:
+        return Path(kept).expanduser().resolve() == Path(given).expanduser().resolve()
+    return kept == given
 
 
 def _report_ending(finished, report: ConsoleReport, run_dir) -> int:
@@ -154,7 +163,8 @@ class ConsoleReport:
 
 
 class StopOnSignal:
-    """While training: SIGINT (Ctrl+C) and SIGTERM ask the run to stop at the next step.
+    """While training: SIGINT (Ctrl+C), SIGTERM and SIGHUP (the terminal went away) ask the
+    run to stop at the next step.
 
     A second Ctrl+C interrupts at once. Handlers can only be installed from the main
     thread; elsewhere (a test runner's thread) they are left alone.
@@ -167,8 +177,9 @@ class StopOnSignal:
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
+            for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):  # no SIGHUP on Windows
+                if sig is not None:
+                    self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc_info):

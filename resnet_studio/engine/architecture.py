@@ -23,6 +23,7 @@ from torch.overrides import TorchFunctionMode
 
 from .config import SETTINGS
 from .errors import StudioError
+from .errors import describe as describe_error
 from .models import DEPTHS, STAGES, apply_trainable, build_model, frozen_prefixes
 
 __all__ = ["describe", "describe_depth", "format_table", "PAPER_NAMES"]
@@ -254,7 +255,7 @@ def _measure_shapes(model: nn.Module, image_size: int) -> dict[str, list[list[in
             else:
                 torch.func.functional_call(model, stand_ins, (x,), strict=False)
     except RuntimeError as exc:
-        raise StudioError(f"a {image_size} px image does not fit through this model ({str(exc).splitlines()[0]})") from None
+        raise StudioError(f"a {image_size} px image does not fit through this model ({describe_error(exc)})") from None
     finally:
         for m in norms:
             del m.forward

@@ -18,7 +18,7 @@ from torch import nn
 
 from . import io
 from .config import DEPTHS, SETTINGS
-from .errors import ModelFileError
+from .errors import ModelFileError, describe
 from .models import (
     build_model,
     check_readable_file,
@@ -27,7 +27,7 @@ from .models import (
     sniff_format,
     state_dict_mismatch,
 )
-from .runs import CHECKPOINT, CONFIG, MODEL, MODEL_META, Split, read_split
+from .runs import CHECKPOINT, MODEL, MODEL_META, RunRecord, Split, read_split
 
 __all__ = [
     "MODEL_FORMAT",
@@ -107,7 +107,7 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     try:
         model.load_state_dict(state, strict=False)
     except RuntimeError as exc:
-        raise ModelFileError(f"{weights_path.name} cannot be loaded: {str(exc).strip().splitlines()[0]}") from None
+        raise ModelFileError(f"{weights_path.name} cannot be loaded: {describe(exc)}") from None
     model.eval()
     return model, meta
 
@@ -258,8 +258,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
                 state[key] = [[str(p), int(label)] for p, label in state[key]]
     except (TypeError, ValueError):
         raise ModelFileError(f"{name} is damaged: its list of classes or images is malformed") from None
-    depth = _run_depth(path.parent)
-    if depth is not None:
+    depth = RunRecord.load(path.parent).depth  # the run's config.json, when it says
+    if depth in DEPTHS:
         problem = state_dict_mismatch(model, depth, len(state["classes"]))
         if problem:
             raise ModelFileError(
@@ -269,16 +269,6 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 
 
 _CHECKPOINT_KEYS = {"epoch": int, "model": dict, "optimizer": dict, "scheduler": dict, "classes": list}
-
-
-def _run_depth(run_dir: Path) -> int | None:
-    """The depth in a run's config.json, or None when it cannot be told."""
-    try:
-        depth = json.loads((run_dir / CONFIG).read_text(encoding="utf-8")).get("depth", 18)
-        depth = int(depth)
-    except (OSError, ValueError, TypeError, AttributeError):
-        return None
-    return depth if depth in DEPTHS else None
 
 
 def saved_split(run_dir: str | os.PathLike) -> Split | None:

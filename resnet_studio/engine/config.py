@@ -31,6 +31,8 @@ __all__ = [
     "DEVICE_CHOICES",
     "WEIGHTS_CHOICES",
     "WEIGHTS_SUFFIXES",
+    "DEMO_PER_CLASS",
+    "DEMO_IMAGE_SIZE",
     "Setting",
     "SETTINGS",
     "Problem",
@@ -46,6 +48,7 @@ OPTIMIZERS = ("sgd", "adamw")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # "cuda:N" picks one GPU
 WEIGHTS_CHOICES = ("imagenet", "none")  # or the path of a state-dict file
 WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth")  # what the file choosers offer; the content decides
+DEMO_PER_CLASS, DEMO_IMAGE_SIZE = 100, 80  # the generated demo dataset: images per class, pixels
 
 
 def default_lr(optimizer: str, pretrained: bool) -> float:
@@ -75,6 +78,7 @@ class Setting:
     flag: str | None = None  # the command-line option; None: not an option of `train`
     auto: str = ""  # what None means ("chosen for the optimizer"), for an optional number
     default: Any = None
+    kind: str = "str"  # the value's type: "int", "float", "str" or "bool" (from TrainConfig's annotation)
 
     def range_text(self) -> str:
         """The allowed values in words: "between 16 and 1024 pixels", "more than 0"."""
@@ -194,7 +198,7 @@ class TrainConfig:
     compile: bool = _setting(False, "compile", "compile the model with torch.compile (slow to start)", flag="--compile")
 
     #: the fields a resumed run may change; the others are the run's own
-    RESUMABLE: ClassVar[tuple[str, ...]] = ("epochs", "data_dir")
+    RESUMABLE: ClassVar[tuple[str, ...]] = ("epochs",)
 
     # ------------------------------------------------------------ derived values
 
@@ -349,7 +353,8 @@ def _settings() -> dict[str, Setting]:
     for f in fields(TrainConfig):
         spec = dict(f.metadata["setting"])
         default = f.default if f.default is not dataclasses.MISSING else None
-        out[f.name] = Setting(name=f.name, default=default, **spec)
+        kind = str(f.type).replace("None", "").strip(" |")  # "int | None" -> "int"
+        out[f.name] = Setting(name=f.name, default=default, kind=kind, **spec)
     return out
 
 

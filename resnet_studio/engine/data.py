@@ -287,6 +287,11 @@ class DatasetScan:
         counts = Counter(label for _, label in self.train + self.val)
         return {c: counts.get(i, 0) for i, c in enumerate(self.classes)}
 
+    def summary(self) -> str:
+        """One line: "4 classes · 128 training · 32 validation · 1 skipped"."""
+        skipped = f" · {len(self.skipped):,} skipped" if self.skipped else ""
+        return f"{len(self.classes)} classes · {self.num_train:,} training · {self.num_val:,} validation{skipped}"
+
     def balance_warning(self) -> str:
         """One line about class imbalance or a tiny class, or "" when the classes look fine."""
         totals = self.class_counts()

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .config import DEMO_IMAGE_SIZE, DEMO_PER_CLASS
 from .errors import StudioError
 
 __all__ = ["DEMO_CLASSES", "make_demo_dataset", "draw_demo_image"]
@@ -70,8 +71,8 @@ def draw_demo_image(kind: str, size: int, rng: np.random.Generator) -> Image.Ima
 
 def make_demo_dataset(
     out_dir: str | os.PathLike,
-    per_class: int = 100,
-    image_size: int = 80,
+    per_class: int = DEMO_PER_CLASS,
+    image_size: int = DEMO_IMAGE_SIZE,
     seed: int = 0,
     *,
     reuse: bool = False,

@@ -5,7 +5,7 @@ Evaluate a Predictor on labelled images: a run's own validation split
 image's result is kept (true class, predicted class, confidence, top-k), so the
 misclassified ones can be listed, most confident mistakes first.
 
-    samples, skipped = validation_samples(run_dir, predictor.classes)
+    samples, skipped, source = validation_samples(run_dir, predictor.classes)
     result = evaluate(predictor, samples, progress=print_progress, check=control.check)
     result.accuracy, result.per_class, result.confusion, result.mistakes()
 

@@ -11,20 +11,18 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from io import StringIO
-from pathlib import Path
 
 import torch
 from PIL import Image
 from torch import nn
 
 from . import checkpoint, data, io, models
-from .errors import ImageError, ModelFileError, StudioError
+from .errors import ImageError, StudioError
 from .memory import ChunkedRunner, memory_name
 
 __all__ = ["Prediction", "Predictor", "write_csv"]
 
 ImageItem = str | os.PathLike | bytes | Image.Image  # what predict() accepts
-_PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
 
 
 @dataclass(frozen=True)
@@ -87,11 +85,6 @@ class Predictor:
     @classmethod
     def from_path(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> Predictor:
         """A trained model from a run folder, model.safetensors or model.json (never runs code from the file)."""
-        if Path(path).suffix.lower() in _PICKLE_SUFFIXES:
-            raise ModelFileError(
-                f"{Path(path).name} was refused: models are read from model.safetensors with its model.json "
-                "(pass the run folder), never from pickle files, which can run code"
-            )
         model, meta = checkpoint.load_model(path)
         return cls(
             model,

@@ -32,7 +32,6 @@ __all__ = [
     "CHECKPOINT",
     "Split",
     "RunRecord",
-    "RunInfo",
     "studio_home",
     "default_runs_dir",
     "default_demo_dir",
@@ -278,6 +277,8 @@ class RunRecord:
 
     @property
     def resumable(self) -> bool:
+        """Whether the run stopped before its end: resume continues it from its checkpoint (one
+        stopped in its first epoch, before any checkpoint, starts again at epoch 1)."""
         return self.status in ("cancelled", "interrupted", "failed")
 
     # -- what it logged
@@ -299,17 +300,11 @@ class RunRecord:
         """Training time: the sum of the epochs' seconds."""
         return sum(float(r.get("seconds") or 0) for r in self.epoch_rows(rows))
 
-    def split(self) -> Split | None:
-        return read_split(self.path)
-
     def describe(self) -> str:
         """One line: "ResNet-18 on photos: completed, 5 epoch(s), best validation accuracy 91.2%"."""
         acc = f", best validation accuracy {self.best_val_acc:.1%}" if self.best_val_acc is not None else ""
         model = f"ResNet-{self.depth}" if self.depth else "A model"
         return f"{model} on {self.dataset or '?'}: {self.status}, {self.epochs_completed} epoch(s){acc}"
-
-
-RunInfo = RunRecord  # the name list_runs' entries had before there was one reader
 
 
 def list_runs(runs_dir: str | os.PathLike | None = None) -> list[RunRecord]:

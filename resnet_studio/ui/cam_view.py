@@ -39,8 +39,7 @@ def compute_cam(task, predictor, source, class_index: int | None, max_side: int 
     from resnet_studio.engine.explain import explain
 
     shown = explain(predictor, source, class_index, display_side=max_side)
-    if task is not None:
-        task.check()
+    task.check()
     return to_qimage(shown.image), heat_qimage(shown.cam, shown.image.size), shown.cam
 
 
@@ -126,12 +125,11 @@ class CamView(QWidget):
 
     `show_image(predictor, source, ...)` loads it; the toggle, opacity slider and class
     chooser act at once. `classChanged(class_index)` says which class the user chose;
-    `opacityChanged(float)` and `toggled(bool)` let a list of thumbnails follow.
+    `opacityChanged(float)` lets a list of thumbnails follow.
     """
 
     classChanged = Signal(int)
     opacityChanged = Signal(float)
-    toggled = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None, title: str = "") -> None:
         super().__init__(parent)
@@ -200,9 +198,6 @@ class CamView(QWidget):
 
     def opacity(self) -> float:
         return self.opacity_slider.value() / 100.0
-
-    def set_opacity(self, value: float) -> None:
-        self.opacity_slider.setValue(int(round(value * 100)))
 
     def is_enabled(self) -> bool:
         return self.toggle.isChecked()
@@ -344,7 +339,6 @@ class CamView(QWidget):
         for w in (self.class_combo, self.opacity_slider, self._opacity_label):
             w.setEnabled(checked and (w is not self.class_combo or self.class_combo.count() > 0))
         self.canvas.update()
-        self.toggled.emit(checked)
 
 
 class _Legend(QWidget):

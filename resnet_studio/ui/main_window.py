@@ -34,13 +34,15 @@ from PySide6.QtWidgets import (
 from resnet_studio import __version__
 from resnet_studio.engine import runs as engine_runs
 
-from .data.scanner import DatasetScanner
+from . import format as fmt
 from .data.tab import DataTab
 from .history.panel import RunsPanel
+from .scanner import DatasetScanner
 from .setup.panel import SetupPanel
 from .state import StudioState
 from .tasks import TaskGroup
 from .train.tab import TrainTab
+from .widgets import local_paths
 from .worker import TrainingController
 
 __all__ = ["MainWindow", "ORGANIZATION", "APPLICATION", "app_settings", "TAB_NAMES"]
@@ -212,6 +214,7 @@ class MainWindow(QMainWindow):
         state.configChanged.connect(lambda _config: self._show_architecture())
         state.datasetChanged.connect(self._on_dataset_change)
         state.runningChanged.connect(self._on_running_change)
+        state.runChanged.connect(self._on_run_change)
         state.modelChanged.connect(self._on_model_change)
         state.modelFailed.connect(lambda _run, message: self._report_error(message))
         self.train_tab.startRequested.connect(self.start_training)
@@ -308,14 +311,15 @@ class MainWindow(QMainWindow):
             return
         self.train_tab.show_run(engine_runs.RunRecord.load(run_dir))
         self.tabs.setCurrentWidget(self.train_tab)
-        self.state.set_run(run_dir)
-        self.load_model(run_dir)
-        self.evaluate_tab.set_run(run_dir)
+        self.state.set_run(run_dir, refresh=True)
 
     def load_model(self, run_dir: str) -> None:
         """Load a run's model in the background for the Predict tab."""
+        name = Path(run_dir).name
         if self.state.load_model(run_dir):
-            self.statusBar().showMessage(f"Loading the model of {Path(run_dir).name}…")
+            self.statusBar().showMessage(f"Loading the model of {name}…")
+        else:
+            self.statusBar().showMessage(f"{name} has no saved model yet (no epoch finished).", 8000)
 
     def export_model(self, run_dir: str | None = None):
         """Open the export dialog for a run: the given one, the current one, the one selected in
@@ -337,7 +341,8 @@ class MainWindow(QMainWindow):
         from shiboken6 import isValid
 
         for dialog in self._dialogs:  # one export window per run: a second would write the same file
-            if isValid(dialog) and isinstance(dialog, ExportDialog) and dialog.model_path == str(run_dir):
+            same = isinstance(dialog, ExportDialog) and os.path.abspath(dialog.model_path) == os.path.abspath(run_dir)
+            if isValid(dialog) and same:
                 dialog.raise_()
                 dialog.activateWindow()
                 return dialog
@@ -387,10 +392,7 @@ class MainWindow(QMainWindow):
     def _on_dataset_change(self, scan) -> None:
         self._show_architecture()
         if scan is not None:
-            skipped = f", {len(scan.skipped)} skipped" if scan.skipped else ""
-            self.statusBar().showMessage(
-                f"{scan.name}: {scan.num_train + scan.num_val} images in {len(scan.classes)} classes{skipped}", 8000
-            )
+            self.statusBar().showMessage(f"{scan.name}: {scan.summary()}", 8000)
 
     def _show_architecture(self) -> None:
         config, scan = self.state.config, self.state.scan
@@ -410,7 +412,6 @@ class MainWindow(QMainWindow):
 
     def _on_run_started(self, event) -> None:
         self.statusBar().showMessage(f"Training on {event.device}: run folder {event.run_dir}", 10000)
-        self.state.set_run(event.run_dir)
         self.runs_panel.mark_stale()
 
     def _on_epoch_end(self, event) -> None:
@@ -428,18 +429,23 @@ class MainWindow(QMainWindow):
         else:
             self.statusBar().showMessage("Training stopped; resume it from the History tab.")
         if result.model_path and not self._closed:
-            self.load_model(result.run_dir)
-            self.evaluate_tab.set_run(result.run_dir)
+            self.state.set_run(result.run_dir, refresh=True)  # its model is new: load and evaluate it
 
     def _on_memory_fallback(self, event) -> None:
         """Training, or its validation, went on in smaller pieces after running out of memory."""
         title = "Out of memory: carrying on with smaller batches"
-        self.train_tab.show_warning(title, event.message[0].upper() + event.message[1:])
+        self.train_tab.show_warning(title, fmt.sentence(event.message))
         self.statusBar().showMessage(f"{title} ({event.piece_size} images at a time)", 15000)
 
     def _on_run_failed(self, message: str) -> None:
         self.runs_panel.refresh()
         self.statusBar().showMessage(f"Training failed: {message}")
+
+    def _on_run_change(self, run_dir: str) -> None:
+        """The current run changed (opened, or just trained): its model for the Predict and Evaluate tabs."""
+        if run_dir and not self._closed:
+            self.load_model(run_dir)
+            self.evaluate_tab.set_run(run_dir)
 
     def _on_model_change(self, predictor, label: str) -> None:
         if self._closed or predictor is None:
@@ -486,17 +492,17 @@ class MainWindow(QMainWindow):
     # ================================================================ drag and drop
 
     def dragEnterEvent(self, event) -> None:
-        if self._local_paths(event.mimeData()):
+        if local_paths(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dragMoveEvent(self, event) -> None:
-        if self._local_paths(event.mimeData()):
+        if local_paths(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:
-        paths = self._local_paths(event.mimeData())
+        paths = local_paths(event.mimeData())
         if not paths:
             event.ignore()
             return
@@ -521,11 +527,6 @@ class MainWindow(QMainWindow):
         else:
             self.statusBar().showMessage("Drop a folder of photos (one subfolder per class) or image files.", 6000)
 
-    @staticmethod
-    def _local_paths(mime) -> list[str]:
-        if mime is None or not mime.hasUrls():
-            return []
-        return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
 
     # ================================================================ closing and settings
 

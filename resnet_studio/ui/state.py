@@ -3,7 +3,7 @@
     scan       the dataset as last scanned (DatasetScan or None)         datasetChanged
     config     the run the setup panel describes (TrainConfig or None)   configChanged
     blocker    why that run cannot start now ("" when it can)            blockerChanged
-    run_dir    the current run: training, just trained, or opened        runChanged
+    run_dir    the current run: just trained, or opened from History     runChanged
     predictor  the model loaded for prediction, with its label           modelChanged
     running    whether a run is training                                 runningChanged
 
@@ -68,13 +68,10 @@ class StudioState(QObject):
             self.blocker = blocker
             self.blockerChanged.emit(blocker)
 
-    @property
-    def can_start(self) -> bool:
-        return not self.blocker and not self.running
-
-    def set_run(self, run_dir: str | None) -> None:
+    def set_run(self, run_dir: str | None, refresh: bool = False) -> None:
+        """The current run; `refresh` says it again when the same run has changed (a new model)."""
         run_dir = str(run_dir or "")
-        if run_dir != self.run_dir:
+        if run_dir != self.run_dir or refresh:
             self.run_dir = run_dir
             self.runChanged.emit(run_dir)
 
@@ -91,13 +88,12 @@ class StudioState(QObject):
     # ------------------------------------------------------------ the model
 
     def load_model(self, run_dir: str) -> bool:
-        """Load a run's model in the background and make it the current model.
-        False (and modelFailed) when the run has no model yet."""
+        """Load a run's model in the background and make it the current model (modelChanged,
+        or modelFailed with the reason). False when the run has no model yet."""
         from resnet_studio.engine.runs import MODEL
 
         label = Path(run_dir).name
         if not (Path(run_dir) / MODEL).exists():  # a folder in its place: the load says so
-            self.modelFailed.emit(run_dir, f"{label} has no saved model yet (no epoch finished).")
             return False
         self._model_slot.start(
             _load_predictor,
@@ -107,9 +103,6 @@ class StudioState(QObject):
             on_error=lambda message: self.modelFailed.emit(run_dir, f"Could not load the model of {label}: {message}"),
         )
         return True
-
-    def is_loading_model(self) -> bool:
-        return self._model_slot.busy
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
         return self._tasks.shutdown(timeout_ms)

@@ -68,10 +68,6 @@ class BackgroundTask(QThread):
     def cancel(self) -> None:
         self._cancel.set()
 
-    @property
-    def is_cancelled(self) -> bool:
-        return self._cancel.is_set()
-
     def check(self) -> None:
         if self._cancel.is_set():
             raise TaskCancelled()

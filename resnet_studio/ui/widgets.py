@@ -23,6 +23,7 @@ __all__ = [
     "ElidedLabel",
     "StatTile",
     "muted_label",
+    "local_paths",
     "palette_colors",
     "css",
 ]
@@ -181,10 +182,6 @@ class Banner(QFrame):
         self.kind = "info"
         self.hide()
 
-    @property
-    def text_label(self) -> QLabel:
-        return self._text
-
     def show_message(self, kind: str, title: str, text: str = "", actions: list[tuple[str, Callable]] = ()) -> None:
         self.kind = kind
         colors = palette_colors(self)
@@ -253,3 +250,10 @@ class StatTile(QWidget):
 
     def value(self) -> str:
         return self._value.text()
+
+
+def local_paths(mime) -> list[str]:
+    """The local files and folders that dropped or pasted data (a QMimeData) names."""
+    if mime is None or not mime.hasUrls():
+        return []
+    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]

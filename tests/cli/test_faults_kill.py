@@ -189,7 +189,7 @@ def test_a_temporary_file_from_a_killed_writer_is_cleaned_on_resume(trained_run,
     assert [r["epoch"] for r in runs.read_metrics(run_dir) if r.get("event") == "epoch"] == [1, 2]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "sighup"])
 def test_a_signal_stops_at_the_next_step_with_a_checkpoint(sig, kill_data, tmp_path, python_cmd, subprocess_env):
     runs_dir = tmp_path / "runs"
     proc = subprocess.Popen(

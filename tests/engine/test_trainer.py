@@ -176,6 +176,57 @@ def test_a_failing_write_mid_run_fails_the_run_with_the_reason(tiny_demo, tmp_pa
     assert result.status == "failed" and "No space left on device" in result.message
 
 
+def test_a_disk_that_fills_up_at_the_end_still_ends_the_run(tiny_demo, tmp_path, monkeypatch):
+    """Neither the summary nor the last metrics line can be written: the run still ends with
+    its RunFinished, and the listeners hear why the end was not recorded."""
+    from resnet_studio.engine import io
+    from resnet_studio.engine.train import callbacks
+
+    rec = Recorder()
+    real_write = callbacks.write_summary
+
+    def full_at_the_end(trainer, status):
+        if status != "running":
+            raise OSError(28, "No space left on device")
+        real_write(trainer, status)
+
+    monkeypatch.setattr(callbacks, "write_summary", full_at_the_end)
+    result = Trainer(tiny_config(tiny_demo, tmp_path, epochs=1), [rec]).run()
+    assert result.status == "completed" and rec.of(RunFinished) == [result]
+    assert any("could not record the end of the run" in e.message for e in rec.of(LogMessage) if e.level == "error")
+    assert io.orphaned_temp_files(result.run_dir) == []
+
+
+def test_a_stop_on_a_full_disk_keeps_the_previous_checkpoint_and_ends(tiny_demo, tmp_path, monkeypatch):
+    first = Trainer(tiny_config(tiny_demo, tmp_path, epochs=1)).run()
+    before = (checkpoint.Path(first.run_dir) / "checkpoint.pt").read_bytes()
+
+    def no_space(*a, **kw):
+        raise OSError(28, "No space left on device")
+
+    real_write = runs.MetricsWriter.write
+    full = {"on": False}
+
+    def write(self, row):
+        if full["on"]:
+            no_space()
+        real_write(self, row)
+
+    def fill_the_disk_once_training_starts(event):
+        if isinstance(event, LogMessage) and event.message.startswith("ResNet-"):
+            full["on"] = True  # the next writes fail: the stop's checkpoint, even its log line
+
+    monkeypatch.setattr(checkpoint, "save_checkpoint", no_space)
+    monkeypatch.setattr(runs.MetricsWriter, "write", write)
+    control = RunControl()
+    control.stop()
+    rec = Recorder(fill_the_disk_once_training_starts)
+    again = Trainer(tiny_config(tiny_demo, tmp_path, epochs=3), [rec], control, resume_dir=first.run_dir).run()
+    assert again.status == "cancelled" and rec.of(RunFinished) == [again]
+    assert any("checkpoint could not be updated" in e.message for e in rec.of(LogMessage))
+    assert (checkpoint.Path(first.run_dir) / "checkpoint.pt").read_bytes() == before
+
+
 def test_images_that_break_during_training_are_skipped_and_logged(tiny_demo, tmp_path):
     import shutil
 

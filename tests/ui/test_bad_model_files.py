@@ -124,7 +124,7 @@ def test_predict_tab_open_model_dialog(qtbot, predict_tab, tmp_path, marker, mon
 
 @pytest.fixture
 def setup_panel(qtbot):
-    from resnet_studio.ui.data.scanner import DatasetScanner
+    from resnet_studio.ui.scanner import DatasetScanner
     from resnet_studio.ui.setup.panel import SetupPanel
     from resnet_studio.ui.state import StudioState
 

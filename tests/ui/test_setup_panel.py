@@ -16,9 +16,9 @@ from PySide6.QtCore import QSettings, Qt
 from resnet_studio.engine import demo as demo_module
 from resnet_studio.engine import runs
 from resnet_studio.engine.config import SETTINGS, TrainConfig
-from resnet_studio.ui.data.scanner import DatasetScanner
 from resnet_studio.ui.data.tab import DataTab
 from resnet_studio.ui.format import sentence
+from resnet_studio.ui.scanner import DatasetScanner
 from resnet_studio.ui.setup.fields import LrField
 from resnet_studio.ui.setup.panel import SetupPanel
 from resnet_studio.ui.state import StudioState
@@ -362,7 +362,7 @@ def test_panels_import_and_build_without_torch():
         "import os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
         "from PySide6.QtWidgets import QApplication; app = QApplication([])\n"
         "from resnet_studio.ui.state import StudioState\n"
-        "from resnet_studio.ui.data.scanner import DatasetScanner\n"
+        "from resnet_studio.ui.scanner import DatasetScanner\n"
         "from resnet_studio.ui.data.tab import DataTab\n"
         "from resnet_studio.ui.setup.panel import SetupPanel\n"
         "from resnet_studio.ui.predict.tab import PredictTab\n"

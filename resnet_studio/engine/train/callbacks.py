@@ -123,11 +123,11 @@ class SaveCheckpoint(Callback):
         epoch = trainer.progress.completed_epochs
         try:
             ckpt.save_checkpoint(trainer.run_dir, training_state(trainer, epoch))
-            trainer.log(f"stopped; the checkpoint of epoch {epoch} is kept for --resume")
         except OSError as exc:
-            trainer.log(
-                f"stopped; the checkpoint could not be updated ({exc.strerror or exc}), the previous one is kept", "warning"
-            )
+            trainer.tell(f"stopped; the checkpoint could not be updated ({exc.strerror or exc}), the previous one is kept",
+                         "warning")
+        else:
+            trainer.tell(f"stopped; the checkpoint of epoch {epoch} is kept for --resume")
 
 
 def training_state(trainer: Trainer, epoch: int) -> dict:
@@ -160,13 +160,10 @@ class WriteSummary(Callback):
         write_summary(trainer, "running")
 
     def on_run_end(self, trainer, status, message):
-        try:  # a full disk must not hide how the run ended: the event still goes out
-            write_summary(trainer, status)
-            trainer.metrics.write(
-                {"event": "end", "status": status, "epoch": trainer.progress.completed_epochs, "time": time.time()}
-            )
-        except OSError as exc:
-            trainer.tell_only("error", f"could not record the end of the run in {trainer.run_dir}: {exc.strerror or exc}")
+        # a full disk must not hide how the run ended: the loop still sends RunFinished and
+        # reports the failed write (the summary has its own full-disk fallback, write_summary)
+        write_summary(trainer, status)
+        trainer.metrics.write({"event": "end", "status": status, "epoch": trainer.progress.completed_epochs, "time": time.time()})
 
 
 def write_summary(trainer: Trainer, status: str) -> None:

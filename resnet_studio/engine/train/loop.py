@@ -84,11 +84,20 @@ class Trainer:
             listener(event)
 
     def log(self, message: str, level: str = "info") -> None:
+        """A line for the log: in metrics.jsonl and to the listeners. A failed write raises
+        (mid-run, a disk that cannot take a line fails the run), after the listeners heard it."""
         try:
             if self.metrics:
                 self.metrics.write({"event": "log", "level": level, "message": message, "time": time.time()})
         finally:  # the window and the terminal hear it even when the disk is full
             self.emit(LogMessage(level, message))
+
+    def tell(self, message: str, level: str = "info") -> None:
+        """log(), for the end of a run: a disk that cannot take the line does not stop it."""
+        try:
+            self.log(message, level)
+        except OSError:
+            pass
 
     # ------------------------------------------------------------ preparing
 
@@ -241,10 +250,14 @@ class Trainer:
 
     def _finish(self, status: str, message: str) -> RunFinished:
         if status == "failed":
-            self.log(message, "error")
+            self.tell(message, "error")
         try:
-            for cb in self.callbacks:
-                cb.on_run_end(self, status, message)
+            for cb in self.callbacks:  # each one's part of the ending, whatever happened to the others
+                try:
+                    cb.on_run_end(self, status, message)
+                except OSError as exc:
+                    reason = exc.strerror or exc
+                    self.emit(LogMessage("error", f"could not record the end of the run in {self.run_dir}: {reason}"))
         finally:
             self.metrics.close()
         model_path = self.run_dir / runs.MODEL
@@ -528,6 +541,5 @@ def _block_param_slices(model: nn.Module) -> dict[str, list[nn.Parameter]]:
 
 def _describe_failure(exc: BaseException, device: torch.device) -> str:
     if is_out_of_memory(exc):  # outside a step: moving the model, saving
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"out of {memory_name(device)}: {text}"
+        return f"out of {memory_name(device)}: {describe(exc)}"
     return describe(exc)

@@ -2,19 +2,17 @@
 
 Counts, a per-class bar chart (training and validation), example thumbnails (read in
 the background) and the files skipped with the reason. The folder is checked by the
-DatasetScanner (scanner.py); this tab shows what it finds.
+DatasetScanner (ui/scanner.py); this tab shows what it finds.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetrics, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
     QFrame,
     QGridLayout,
     QHBoxLayout,
@@ -32,11 +30,11 @@ from PySide6.QtWidgets import (
 )
 
 from ..images import load_thumbnail
+from ..scanner import CHECKING, DatasetScanner
 from ..state import StudioState
 from ..tasks import TaskGroup
 from ..widgets import ElidedLabel, InlineMessage, SectionHeader, muted_label, palette_colors
 from .class_bars import ClassBars
-from .scanner import CHECKING, DatasetScanner
 
 __all__ = ["DataTab"]
 
@@ -96,13 +94,6 @@ class DataTab(QWidget):
         elif not self.scanner.busy:
             self.show_empty(self.scanner.error)
 
-    def choose_folder(self) -> None:
-        """Ask for a folder of photos and use it."""
-        start = self.scanner.folder or str(Path.home())
-        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of photos (one subfolder per class)", start)
-        if folder:
-            self.scanner.set_folder(folder)
-
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
         return self._tasks.shutdown(timeout_ms)
 
@@ -134,7 +125,7 @@ class DataTab(QWidget):
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         self.choose_button = QPushButton("Choose folder…")
-        self.choose_button.clicked.connect(self.choose_folder)
+        self.choose_button.clicked.connect(lambda: self.scanner.choose_folder(self))
         self.demo_button = QPushButton("Use demo dataset")
         self.demo_button.clicked.connect(lambda: self.scanner.make_demo())
         buttons.addWidget(self.choose_button)

@@ -89,8 +89,6 @@ def _splitter(orientation: Qt.Orientation, first: QWidget, second: QWidget, stre
 class EvaluateTab(QWidget):
     """Metrics, confusion matrix and mistakes of the current (or an opened) run's model."""
 
-    evaluationReady = Signal(object)  # engine Evaluation
-    busyChanged = Signal(bool)
     exportRequested = Signal(str)  # run folder whose model to export
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -380,7 +378,6 @@ class EvaluateTab(QWidget):
         self.val_button.setEnabled(not busy and self._run is not None)
         self.val_button.setVisible(self._run is not None)
         self.export_button.setEnabled(self._run is not None and self._run.has_model)
-        self.busyChanged.emit(busy)
 
     def _request_export(self) -> None:
         if self._run is not None:
@@ -402,7 +399,6 @@ class EvaluateTab(QWidget):
         self.class_table.set_metrics(ev.per_class)
         self.set_filter(None, None)
         self.folder_button.setEnabled(True)
-        self.evaluationReady.emit(ev)
 
     def _show_source(self, ev) -> None:
         recorded = ""

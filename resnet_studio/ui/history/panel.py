@@ -156,10 +156,6 @@ class RunsPanel(QWidget):
     def runs_dir(self) -> Path:
         return self._runs_dir or engine_runs.default_runs_dir()
 
-    def set_runs_dir(self, path: str | os.PathLike) -> None:
-        self._runs_dir = Path(path)
-        self.refresh()
-
     def runs(self) -> list[engine_runs.RunRecord]:
         """The RunRecords listed (engine.runs), newest first."""
         return list(self._runs)
@@ -312,13 +308,12 @@ class RunsPanel(QWidget):
         self.folder_button.setEnabled(run is not None)
         self.compare_button.setEnabled(len(self.selected_paths()) >= 2)
         self.export_button.setEnabled(run is not None and run.has_model)
-        resumable = run is not None and run.resumable and run.has_checkpoint
+        resumable = run is not None and run.resumable  # the engine's rule (RunRecord.resumable)
         self.resume_button.setEnabled(resumable and not self._busy)
+        tip = "Continue a stopped run from its last checkpoint (a run stopped in its first epoch starts again)"
         if run is not None and not resumable:
-            why = "only a stopped run with a checkpoint can be resumed" if run.status != "completed" else "this run is complete"
-            self.resume_button.setToolTip(f"Continue a stopped run from its last checkpoint ({why})")
-        else:
-            self.resume_button.setToolTip("Continue a stopped run from its last checkpoint")
+            tip += " — this run is complete" if run.status == "completed" else " — this run is still training"
+        self.resume_button.setToolTip(tip)
 
     def _open(self) -> None:
         path = self.selected_path()

@@ -38,6 +38,7 @@ from resnet_studio.engine.data import IMAGE_EXTENSIONS, list_image_files
 from .. import format as fmt
 from ..cam_view import CamView
 from ..tasks import TaskGroup
+from ..widgets import local_paths
 from .heatmaps import Heatmaps
 from .jobs import TOPK, predict_images
 from .model_picker import ModelPicker
@@ -176,9 +177,6 @@ class PredictTab(QWidget):
     def open_model_file(self) -> None:
         self.model_picker.open_model_file()
 
-    def open_run_folder(self) -> None:
-        self.model_picker.open_run_folder()
-
     def use_imagenet_model(self) -> None:
         self.model_picker.use_imagenet_model()
 
@@ -292,7 +290,7 @@ class PredictTab(QWidget):
     # ------------------------------------------------------------ drag and drop
 
     def dragEnterEvent(self, event) -> None:
-        if _local_paths(event.mimeData()) or event.mimeData().hasImage():
+        if local_paths(event.mimeData()) or event.mimeData().hasImage():
             event.acceptProposedAction()
             self._set_drag_active(True)
         else:
@@ -313,7 +311,7 @@ class PredictTab(QWidget):
 
     def _add_mime(self, mime: QMimeData) -> bool:
         """Classify the local files, or else the image, that dropped or pasted data holds; False: neither."""
-        paths = _local_paths(mime)
+        paths = local_paths(mime)
         if paths:
             self.add_paths(paths)
         elif mime.hasImage():
@@ -472,9 +470,6 @@ class PredictTab(QWidget):
         menu.exec(self.view.viewport().mapToGlobal(pos))
 
 
-def _local_paths(mime: QMimeData) -> list[str]:
-    """The local files (and folders) that dropped or pasted data names."""
-    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
 
 
 def _last_dir() -> str:

@@ -13,11 +13,8 @@ arrive from a background task shortly after the panel is first shown.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer
 from PySide6.QtWidgets import (
-    QFileDialog,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -30,10 +27,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resnet_studio.engine.config import OPTIMIZERS, Problem, TrainConfig, default_lr
+from resnet_studio.engine.config import DEMO_PER_CLASS, OPTIMIZERS, Problem, TrainConfig, default_lr
 
-from ..data.scanner import DatasetScanner
 from ..format import sentence
+from ..scanner import CHECKING, DatasetScanner
 from ..state import StudioState
 from ..tasks import TaskGroup
 from ..widgets import ElidedLabel, InlineMessage, SectionHeader, muted_label, palette_colors
@@ -47,16 +44,15 @@ SECTIONS = ("Model", "Data", "Training", "Advanced", "Device")
 
 
 def _engine_info(task) -> dict:
-    """What needs torch: depth summaries, devices."""
-    from resnet_studio.engine import devices, models
+    """What needs torch: the devices (and torchvision loaded, for the depths' numbers)."""
+    from resnet_studio.engine import devices, models  # models: loaded here, off the UI thread, for the depth numbers
 
-    summaries = {d: models.depth_summary(d, 224) for d in models.DEPTHS}
     task.check()
     try:
         found = [(d.id, d.label, d.note) for d in devices.available_devices()]
     except Exception:  # a broken driver must not cost the panel: the CPU always works
         found = [("cpu", "CPU", "much slower than a GPU")]
-    return {"summaries": summaries, "devices": found}
+    return {"devices": found, "depths": list(models.DEPTHS)}
 
 
 def _form() -> QFormLayout:
@@ -90,9 +86,6 @@ class Collapsible(QWidget):
         col.addWidget(self._button)
         col.addWidget(content)
 
-    def set_expanded(self, expanded: bool) -> None:
-        self._button.setChecked(expanded)
-
     def _on_toggle(self, on: bool) -> None:
         self._button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
         self._content.setVisible(on)
@@ -109,6 +102,7 @@ class SetupPanel(QWidget):
         self._sections: dict[str, str] = {}  # field name -> section
         self._tasks = TaskGroup()
         self._info: dict | None = None
+        self._numbers_size: int | None = None  # the image size the depth table's numbers are for
         self._info_job = self._tasks.slot("engine-info")
         self._problems: list[Problem] = []
         self._build()
@@ -194,7 +188,9 @@ class SetupPanel(QWidget):
         self.demo_button = QPushButton("Use demo dataset")
         self.demo_button.setFlat(True)
         self.demo_button.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.demo_button.setToolTip("Generate 4 classes of textures (400 small images) in your studio folder and use them")
+        self.demo_button.setToolTip(
+            f"Generate classes of textures ({DEMO_PER_CLASS} small images each) in your studio folder and use them"
+        )
         link = palette_colors(self)["info"]
         self.demo_button.setStyleSheet(
             f"QPushButton {{ color: {link.name()}; text-align: left; padding: 0 2px; border: none; }}"
@@ -262,10 +258,7 @@ class SetupPanel(QWidget):
         return list(self._problems)
 
     def choose_dataset(self) -> None:
-        start = self.scanner.folder or str(Path.home())
-        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of photos (one subfolder per class)", start)
-        if folder:
-            self.scanner.set_folder(folder)
+        self.scanner.choose_folder(self)
 
     def set_running(self, running: bool) -> None:
         """Lock the fields while a run trains (the run uses the values it started with)."""
@@ -337,7 +330,7 @@ class SetupPanel(QWidget):
         self._show_problems()
         self._show_data_state(scan)
         self._update_lr_placeholder(config)
-        if self._info is not None and config.image_size != getattr(self, "_numbers_size", None):
+        if self._info is not None and config.image_size != self._numbers_size:
             self._show_depth_numbers(config.image_size)
         self.scanner.set_split(config.val_split, config.seed)
         blocking = [p for p in self._problems if p.level in ("error", "busy")]
@@ -349,7 +342,7 @@ class SetupPanel(QWidget):
         if s.busy:
             return Problem("data", s.busy, "busy")
         if not s.folder:  # the engine's words for a config without a data folder
-            missing = TrainConfig().problems(check_files=False)[0]
+            missing = next(p for p in TrainConfig().problems(check_files=False) if p.field == "data_dir")
             return Problem("data", f"{missing.message}, or use the demo dataset")
         if s.error:
             return Problem("data", s.error)
@@ -386,7 +379,7 @@ class SetupPanel(QWidget):
         if total:
             self.scan_progress.setRange(0, total)
             self.scan_progress.setValue(done)
-            self.data_status.setText(f"{self.scanner.busy or 'Checking the photos…'} {done:,} of {total:,}")
+            self.data_status.setText(f"{self.scanner.busy or CHECKING} {done:,} of {total:,}")
 
     def _show_data_state(self, scan) -> None:
         """The progress bar while the folder is checked; one line on what it holds once it is."""
@@ -396,10 +389,7 @@ class SetupPanel(QWidget):
             self.scan_progress.setRange(0, 0)
             self.data_status.setText(busy)
         elif scan is not None:
-            self.data_status.setText(
-                f"{len(scan.classes)} classes · {scan.num_train:,} training · {scan.num_val:,} validation"
-                + (f" · {len(scan.skipped):,} skipped" if scan.skipped else "")
-            )
+            self.data_status.setText(scan.summary())
         self.data_status.setVisible(bool(busy) or scan is not None)
 
     # ------------------------------------------------------------ what needs torch

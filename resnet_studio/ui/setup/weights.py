@@ -14,13 +14,15 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QPushButton, QWidget
 
+from resnet_studio.engine.config import WEIGHTS_SUFFIXES
+
 from ..format import sentence
 from ..tasks import TaskGroup
 from .fields import Field, select
 
 __all__ = ["WeightsField", "WEIGHTS_FILE_FILTER"]
 
-WEIGHTS_FILE_FILTER = "Weights (*.safetensors *.pt *.pth);;All files (*)"
+WEIGHTS_FILE_FILTER = f"Weights ({' '.join('*' + s for s in WEIGHTS_SUFFIXES)});;All files (*)"
 CHOICES = (
     ("imagenet", "ImageNet pretrained (recommended)"),
     ("none", "From scratch (random start)"),

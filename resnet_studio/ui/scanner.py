@@ -3,7 +3,7 @@
 `DatasetScanner` holds the folder, runs the engine's scan off the UI thread (the
 latest request wins), creates the demo data when asked, and publishes each result to
 the studio state (`state.set_scan`). The setup panel and the Data tab show what it
-says; neither scans anything itself.
+says and hand it the folders people choose; neither scans anything itself.
 
 The split settings (validation share, seed) are the setup's: a change of them rescans
 after a short pause, so a spin box being stepped does not start a scan per step.
@@ -15,9 +15,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from ..format import sentence
-from ..state import StudioState
-from ..tasks import TaskGroup
+from resnet_studio.engine.config import SETTINGS
+
+from .format import sentence
+from .state import StudioState
+from .tasks import TaskGroup
 
 __all__ = ["DatasetScanner", "CHECKING", "CREATING_DEMO"]
 
@@ -53,7 +55,7 @@ class DatasetScanner(QObject):
         self.folder = ""
         self.busy = ""
         self.error = ""
-        self._split: tuple[float, int] = (0.2, 0)
+        self._split: tuple[float, int] = (SETTINGS["val_split"].default, SETTINGS["seed"].default)
         self._tasks = TaskGroup()
         self._job = self._tasks.slot("scan")
         self._rescan = QTimer(self)
@@ -74,6 +76,15 @@ class DatasetScanner(QObject):
             self.folderChanged.emit(folder)
         self._rescan.stop()
         self.rescan()
+
+    def choose_folder(self, parent) -> None:
+        """Ask for a folder of photos (a dialog over `parent`) and use it."""
+        from PySide6.QtWidgets import QFileDialog
+
+        start = self.folder or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(parent, "Choose a folder of photos (one subfolder per class)", start)
+        if folder:
+            self.set_folder(folder)
 
     def set_split(self, val_split: float, seed: int) -> None:
         """The setup's split settings; a change rescans a split-here folder after a pause."""
