@@ -188,6 +188,8 @@ def test_garbage_is_collected_on_the_ui_thread_only(qtbot):
     a.other, b.other = b, a  # a cycle: only the cyclic collector frees it
     gone = weakref.ref(a)
     del a, b
-    keep = [[] for _ in range(collector.threshold[0] + 10)]  # push generation 0 over its threshold
+    # push generation 0 well over its threshold: objects freed meanwhile (widgets of earlier
+    # tests deleted by the event loop) lower the count, and a margin of 10 was not always enough
+    keep = [[] for _ in range(collector.threshold[0] * 3)]
     qtbot.waitUntil(lambda: gone() is None, timeout=5000)
     assert keep
