@@ -29,6 +29,7 @@ __all__ = [
     "TRAINABLE_CHOICES",
     "OPTIMIZERS",
     "DEVICE_CHOICES",
+    "PRECISION_CHOICES",
     "WEIGHTS_CHOICES",
     "WEIGHTS_SUFFIXES",
     "DEMO_PER_CLASS",
@@ -46,6 +47,9 @@ DEPTHS = (18, 34, 50, 101, 152)
 TRAINABLE_CHOICES = ("all", "layer3", "layer4", "head")  # from the most that trains to the least
 OPTIMIZERS = ("sgd", "adamw")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # "cuda:N" picks one GPU
+#: auto: bf16 on NVIDIA GPUs that compute in it (compute capability 8.0 on), fp16 with a
+#: gradient scaler on older ones, fp32 on Apple GPUs and CPUs
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
 WEIGHTS_CHOICES = ("imagenet", "none")  # or the path of a state-dict file
 WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth")  # what the file choosers offer; the content decides
 DEMO_PER_CLASS, DEMO_IMAGE_SIZE = 100, 80  # the generated demo dataset: images per class, pixels
@@ -194,6 +198,12 @@ class TrainConfig:
     cache_budget_mb: float | None = _setting(
         None, "image cache", "memory for decoded images, in MB; beyond it images are read from disk every epoch, "
         "0 turns the cache off", minimum=0, unit=" MB", flag="--cache-mb", auto="a quarter of the free memory",
+    )
+    precision: str = _setting(
+        "auto", "precision",
+        "arithmetic of the forward and backward passes: mixed precision (bf16, or fp16 with a gradient scaler) or fp32",
+        choices=PRECISION_CHOICES, flag="--precision",
+        auto="bf16 on NVIDIA GPUs from compute capability 8.0 (A100, RTX 30xx), fp16 on older ones, fp32 elsewhere",
     )
     compile: bool = _setting(False, "compile", "compile the model with torch.compile (slow to start)", flag="--compile")
 
