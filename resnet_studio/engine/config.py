@@ -55,11 +55,19 @@ WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth")  # what the file choosers off
 DEMO_PER_CLASS, DEMO_IMAGE_SIZE = 100, 80  # the generated demo dataset: images per class, pixels
 
 
-def default_lr(optimizer: str, pretrained: bool) -> float:
-    """Learning rates that work for a batch of ~32: gentler when starting from ImageNet."""
+def default_lr(optimizer: str, pretrained: bool, batch_size: int = 32) -> float:
+    """The peak learning rate when none is given.
+
+    SGD follows the batch size linearly (Goyal et al.): 0.1 per 256 images from scratch,
+    and from ImageNet weights 0.01 per 32 (gentler on the pretrained layers; the rate
+    that works for photo folders at the default batch). AdamW's rates hold across
+    batch sizes: 3e-4 from ImageNet weights, 1e-3 from scratch.
+    """
     if optimizer == "adamw":
         return 3e-4 if pretrained else 1e-3
-    return 0.01 if pretrained else 0.1
+    batch = batch_size if isinstance(batch_size, int) and batch_size > 0 else 32
+    per_image = 0.01 / 32 if pretrained else 0.1 / 256
+    return float(f"{per_image * batch:.3g}")
 
 
 def default_weight_decay(optimizer: str) -> float:
@@ -159,7 +167,7 @@ class TrainConfig:
     )
     lr: float | None = _setting(
         None, "learning rate", "peak learning rate", minimum=0, above_minimum=True, flag="--lr",
-        auto="chosen for the optimizer and the weights",
+        auto="SGD: 0.1 per 256 images of a batch from scratch, 0.01 per 32 from ImageNet weights; AdamW: 1e-3 or 3e-4",
     )
     optimizer: str = _setting("sgd", "optimizer", "optimizer", choices=OPTIMIZERS, flag="--optimizer")
     weight_decay: float | None = _setting(
@@ -217,7 +225,7 @@ class TrainConfig:
         return str(self.weights) != "none"
 
     def resolved_lr(self) -> float:
-        return self.lr if self.lr is not None else default_lr(self.optimizer, self.pretrained)
+        return self.lr if self.lr is not None else default_lr(self.optimizer, self.pretrained, self.batch_size)
 
     def resolved_weight_decay(self) -> float:
         return self.weight_decay if self.weight_decay is not None else default_weight_decay(self.optimizer)

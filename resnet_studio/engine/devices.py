@@ -9,7 +9,15 @@ import torch
 
 from .errors import StudioError
 
-__all__ = ["DeviceInfo", "available_devices", "resolve_device", "describe_device"]
+__all__ = [
+    "DeviceInfo",
+    "available_devices",
+    "resolve_device",
+    "describe_device",
+    "copy_is_async",
+    "to_device",
+    "mixed_precision",
+]
 
 
 @dataclass(frozen=True)
@@ -69,3 +77,39 @@ def describe_device(device: torch.device) -> str:
         n = torch.get_num_threads()
         return f"cpu ({n} thread{'s' if n != 1 else ''})"
     return str(device)
+
+
+# ---------------------------------------------------------------- copies and precision
+
+
+def copy_is_async(tensor: torch.Tensor, device: torch.device) -> bool:
+    """Whether a copy of `tensor` to `device` may return before it is done: only from
+    pinned host memory to a CUDA GPU. From pageable memory, or to Apple's MPS, the host
+    memory could be reused before the copy reads it (silent corruption), so those wait."""
+    return device.type == "cuda" and tensor.device.type == "cpu" and tensor.is_pinned()
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """`tensor` on `device`; asynchronous only where that is safe (copy_is_async)."""
+    return tensor.to(device, non_blocking=copy_is_async(tensor, device))
+
+
+def mixed_precision(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype of a run on `device` (None: fp32 throughout).
+
+    "auto": bf16 on NVIDIA GPUs that compute in it, from compute capability 8.0 (Ampere:
+    A100, RTX 30xx, and later); fp16, with a gradient scaler, on older ones (T4, V100,
+    RTX 20xx, GTX 16xx), where bf16 is emulated: slow, and unsupported by cuDNN's
+    convolutions; fp32 on Apple GPUs and CPUs. "bf16", "fp16" and "fp32" are taken as
+    asked, on any device (CPU autocast computes in both).
+    """
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16
+    if device.type != "cuda":
+        return None
+    major, _ = torch.cuda.get_device_capability(device)  # the run's GPU, not the current one
+    return torch.bfloat16 if major >= 8 else torch.float16

@@ -2,16 +2,20 @@
 
     decode_resized   a file -> uint8 pixels, shorter side at resize_size_for(image_size)
                      (~1.14x the crop), JPEGs decoded at reduced scale (Image.draft)
+    aspect_cut       the centre a panorama keeps (at most MAX_ASPECT:1)
     DecodedCache     those pixels in memory within a byte budget; beyond it, images are
-                     decoded from disk again each time they are needed
-    BatchLoader      batches of cached pixels, decoded ahead in a thread pool
+                     decoded from disk again each time they are needed. With a CUDA
+                     decode_device, fill() decodes a batch's JPEGs there in one call
+                     (jpeg.py: nvJPEG, full size, then the same resize; Pillow for the rest)
+    BatchLoader      batches of cached pixels, decoded ahead in a thread pool (with GPU
+                     decoding the threads read the files, Pillow decodes the non-JPEGs)
     train_batch      random resized crop, flip (and colour jitter), normalize: on the device
     eval_batch       centre crop and normalize on the device: the same pixels as
                      data.eval_transform, which prediction uses
 
-Decoding runs in threads, not processes: Pillow releases the GIL while it decodes and
-resizes, the cache lives in one process, and nothing is pickled or spawned (safe under
-Qt, on every OS, in a frozen app). Everything here also runs on CPU tensors.
+Decoding runs in threads, not processes: Pillow (and nvJPEG) releases the GIL while it
+decodes and resizes, the cache lives in one process, and nothing is pickled or spawned
+(safe under Qt, on every OS, in a frozen app). Everything here also runs on CPU tensors.
 """
 
 from __future__ import annotations
@@ -29,17 +33,24 @@ import torch
 
 from . import io
 from .data import load_image
+from .devices import to_device
 from .errors import ImageError
 from .models import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
     "MAX_ASPECT",
+    "Augmentation",
     "Batch",
     "BatchLoader",
     "DecodedCache",
     "FeatureBank",
+    "aspect_cut",
     "center_crop_boxes",
+    "DeviceBatch",
+    "TensorBatch",
+    "augment",
     "decode_resized",
+    "draw_augmentation",
     "default_cache_budget",
     "eval_batch",
     "random_resized_crop_boxes",
@@ -65,14 +76,22 @@ def decode_resized(path: str, short_side: int) -> torch.Tensor:
     from torchvision.transforms.v2 import functional
 
     image = functional.resize(load_image(path, min_size=short_side), [short_side], antialias=True)
-    width, height = image.size
-    longest = int(short_side * MAX_ASPECT)
-    if max(width, height) > longest:
-        # cut an even number of pixels, half from each end: the centre crop stays where it was
-        keep = lambda n: n if n <= longest else longest - (n - longest) % 2
-        left, top = (width - keep(width)) // 2, (height - keep(height)) // 2
-        image = image.crop((left, top, left + keep(width), top + keep(height)))
+    box = aspect_cut(*image.size, short_side)
+    if box is not None:
+        image = image.crop(box)
     return torch.from_numpy(np.array(image, dtype=np.uint8))
+
+
+def aspect_cut(width: int, height: int, short_side: int) -> tuple[int, int, int, int] | None:
+    """The box (left, top, right, bottom) an image resized to `short_side` keeps, or None
+    when it keeps all of it: a panorama its centre, MAX_ASPECT times as long as it is high."""
+    longest = int(short_side * MAX_ASPECT)
+    if max(width, height) <= longest:
+        return None
+    # cut an even number of pixels, half from each end: the centre crop stays where it was
+    keep = lambda n: n if n <= longest else longest - (n - longest) % 2
+    left, top = (width - keep(width)) // 2, (height - keep(height)) // 2
+    return left, top, left + keep(width), top + keep(height)
 
 
 def default_cache_budget() -> int:
@@ -87,11 +106,15 @@ class DecodedCache:
     Images are never evicted: with random access, a fixed set in memory beats any
     replacement policy. Once full, other images are decoded from disk each time
     (`full` tells). Files that fail are remembered with their reason. Thread-safe.
+
+    With a `decode_device` (a CUDA device), fill() decodes the JPEGs of a batch there in
+    one call (jpeg.decode_resized_batch); get() still decodes one file with Pillow.
     """
 
-    def __init__(self, short_side: int, budget_bytes: int | None = None):
+    def __init__(self, short_side: int, budget_bytes: int | None = None, decode_device: torch.device | str | None = None):
         self.short_side = int(short_side)
         self.budget_bytes = default_cache_budget() if budget_bytes is None else max(0, int(budget_bytes))
+        self.decode_device = None if decode_device is None else torch.device(decode_device)
         self.nbytes = 0
         self.full = False
         self._images: dict[str, torch.Tensor] = {}
@@ -100,6 +123,15 @@ class DecodedCache:
 
     def __len__(self) -> int:
         return len(self._images)
+
+    @property
+    def batch_decoding(self) -> bool:
+        """Whether fill() decodes JPEGs in batches: a decode device that torchvision can decode on."""
+        if self.decode_device is None:
+            return False
+        from .jpeg import decodes_jpegs
+
+        return decodes_jpegs(self.decode_device)
 
     def cached(self, path: str) -> torch.Tensor | None:
         return self._images.get(path)
@@ -117,6 +149,49 @@ class DecodedCache:
         except ImageError as exc:
             self._errors[path] = str(exc)
             raise
+        return self._keep(path, pixels)
+
+    def fill(self, paths: Sequence[str], files: Sequence | None = None) -> list[torch.Tensor | ImageError]:
+        """The pixels of each path as get() gives them, or its ImageError (returned, not
+        raised): those not in memory yet decoded now and kept as far as the budget allows.
+        With batch_decoding, their JPEGs in one device call; otherwise each with Pillow.
+        `files`: the paths as jpeg.read_jpeg read them (None where it gave None), if read.
+        """
+        results: list = [None] * len(paths)
+        missing = []
+        for k, path in enumerate(paths):
+            results[k] = self._images.get(path)
+            if results[k] is None:
+                error = self._errors.get(path)
+                if error is not None:
+                    results[k] = ImageError(error)
+                else:
+                    missing.append(k)
+        if not missing:
+            return results
+        todo = [paths[k] for k in missing]
+        if self.batch_decoding:
+            from .jpeg import decode_resized_batch
+
+            read = None if files is None else [files[k] for k in missing]
+            decoded = decode_resized_batch(todo, self.short_side, self.decode_device, files=read)
+        else:
+            decoded = []
+            for path in todo:
+                try:
+                    decoded.append(decode_resized(path, self.short_side))
+                except ImageError as exc:
+                    decoded.append(exc)
+        for k, path, pixels in zip(missing, todo, decoded):
+            if isinstance(pixels, ImageError):
+                self._errors[path] = str(pixels)
+                results[k] = pixels
+            else:
+                results[k] = self._keep(path, pixels)
+        return results
+
+    def _keep(self, path: str, pixels: torch.Tensor) -> torch.Tensor:
+        """Decoded pixels, kept when they fit; the ones already kept when another thread was first."""
         size = pixels.numel()
         with self._lock:
             if path in self._images:
@@ -147,8 +222,11 @@ class BatchLoader:
     """Batches of (path, label) samples through a DecodedCache; one pass per iteration.
 
     `threads` > 0 decodes that many images at once, a few batches ahead of the one in
-    use; 0 decodes in the calling thread. The order is shuffled with `generator` (seed
-    it before each epoch for a repeatable order). `pin_memory` for fast CUDA copies.
+    use; 0 decodes in the calling thread. When the cache decodes in batches (a CUDA
+    decode_device), the threads read the files (and decode what is not a JPEG for the
+    device) and the collating thread has each batch's JPEGs decoded together
+    (DecodedCache.fill) before collating it. The order is shuffled with `generator`
+    (seed it before each epoch for a repeatable order). `pin_memory` for fast CUDA copies.
     """
 
     def __init__(
@@ -186,16 +264,17 @@ class BatchLoader:
 
     def __iter__(self) -> Iterator[Batch]:
         batches = self.index_batches()
+        batched = self.cache.batch_decoding
         if self.threads <= 0:
             for indices in batches:
-                yield self._collate(indices, [self._load(i) for i in indices])
+                yield self._collate(indices, self._fill(indices) if batched else [self._load(i) for i in indices])
             return
         decode = ThreadPoolExecutor(self.threads, thread_name_prefix="studio-decode")
         collate = ThreadPoolExecutor(1, thread_name_prefix="studio-batch")
         try:
             pending: deque[Future] = deque()
             for indices in batches:
-                pending.append(self._submit(indices, decode, collate))
+                pending.append(self._submit(indices, decode, collate, batched))
                 if len(pending) > self.batches_ahead:
                     yield pending.popleft().result()
             while pending:
@@ -204,13 +283,19 @@ class BatchLoader:
             collate.shutdown(wait=False, cancel_futures=True)
             decode.shutdown(wait=False, cancel_futures=True)
 
-    def _submit(self, indices: list[int], decode: ThreadPoolExecutor, collate: ThreadPoolExecutor) -> Future:
-        # cached images need no thread; only the others are decoded in the pool
+    def _submit(self, indices: list[int], decode: ThreadPoolExecutor, collate: ThreadPoolExecutor, batched: bool) -> Future:
+        # cached images need no thread; only the others are decoded in the pool, or with
+        # batch decoding read there and their JPEGs decoded together before collating
         slots = []
         for i in indices:
             pixels = self.cache.cached(self.samples[i][0])
-            slots.append(pixels if pixels is not None else decode.submit(self._load, i))
-        return collate.submit(lambda: self._collate(indices, [s.result() if isinstance(s, Future) else s for s in slots]))
+            slots.append(pixels if pixels is not None else decode.submit(self._read if batched else self._load, i))
+
+        def collate_batch() -> Batch:
+            loaded = [s.result() if isinstance(s, Future) else s for s in slots]
+            return self._collate(indices, self._decode_read(loaded) if batched else loaded)
+
+        return collate.submit(collate_batch)
 
     def _load(self, index: int) -> torch.Tensor | str:
         """The pixels of sample `index`, or "path: reason" when it cannot be read."""
@@ -218,7 +303,33 @@ class BatchLoader:
         try:
             return self.cache.get(path)
         except ImageError as exc:
-            return f"{path}: {str(exc).split(': ', 1)[-1]}"
+            return self._reason(path, exc)
+
+    @staticmethod
+    def _reason(path: str, exc: ImageError) -> str:
+        return f"{path}: {str(exc).split(': ', 1)[-1]}"
+
+    def _fill(self, indices: list[int]) -> list[torch.Tensor | str]:
+        """_load for a whole batch, through the cache's batch decoding."""
+        paths = [self.samples[i][0] for i in indices]
+        return [self._reason(p, r) if isinstance(r, ImageError) else r for p, r in zip(paths, self.cache.fill(paths))]
+
+    def _read(self, index: int):
+        """A JPEG the device can decode, read (jpeg.JpegFile) for _decode_read; any other
+        file decoded now, as _load does."""
+        from .jpeg import read_jpeg
+
+        file = read_jpeg(self.samples[index][0])
+        return self._load(index) if file is None else file
+
+    def _decode_read(self, loaded: list) -> list[torch.Tensor | str]:
+        """The JPEGs that _read read, decoded through the cache in one batch."""
+        todo = [k for k, item in enumerate(loaded) if not isinstance(item, (torch.Tensor, str))]
+        if todo:
+            filled = self.cache.fill([loaded[k].path for k in todo], [loaded[k] for k in todo])
+            for k, pixels in zip(todo, filled):
+                loaded[k] = self._reason(loaded[k].path, pixels) if isinstance(pixels, ImageError) else pixels
+        return loaded
 
     def _collate(self, indices: list[int], loaded: list) -> Batch:
         errors = [img for img in loaded if isinstance(img, str)]
@@ -259,16 +370,16 @@ class FeatureBank:
         for i in indices:
             self.found[i] = True
 
-    def batches(self, index_batches: list[list[int]]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, index_batches: list[list[int]]) -> Iterator[TensorBatch]:
         """(features, labels) per batch; samples without features (unreadable) left out."""
         for indices in index_batches:
             kept = [i for i in indices if self.found[i]]
             if kept:
                 positions = self._positions(kept)
-                yield self.features[positions], self.labels[positions]
+                yield TensorBatch(self.features[positions], self.labels[positions])
 
     def _positions(self, indices: list[int]) -> torch.Tensor:
-        return torch.tensor(indices).to(self.features.device, non_blocking=True)
+        return torch.tensor(indices, device=self.features.device)  # made there: no copy of a temporary
 
 
 # ---------------------------------------------------------------- on the device
@@ -354,10 +465,10 @@ _YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 _YIQ_INVERSE = tuple(map(tuple, np.linalg.inv(np.array(_YIQ)).tolist()))
 
 
-def _color_jitter(images: torch.Tensor, generator, brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05) -> torch.Tensor:
-    """Per-image brightness, contrast, saturation and hue, on values in [0, 1]."""
+def _color_jitter(images: torch.Tensor, u: torch.Tensor, brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05) -> torch.Tensor:
+    """Per-image brightness, contrast, saturation and hue, on values in [0, 1]; `u`: the
+    (B, 4, 1, 1, 1) uniform draws that set them."""
     n, device = images.shape[0], images.device
-    u = torch.rand((n, 4, 1, 1, 1), generator=generator, device=device)
     factor = lambda k, amount: 1 - amount + 2 * amount * u[:, k]
     images = (images * factor(0, brightness)).clamp_(0, 1)
     mean = _grayscale(images).mean((1, 2, 3), keepdim=True)
@@ -373,6 +484,38 @@ def _color_jitter(images: torch.Tensor, generator, brightness=0.3, contrast=0.3,
     return torch.einsum("nij,njhw->nihw", matrix, images).clamp_(0, 1)
 
 
+@dataclass
+class Augmentation:
+    """The random draws of a batch's augmentation, made once for the whole batch: a batch
+    run in pieces, or again after running out of memory, gets the same crops, flips and
+    colours as in one go."""
+
+    boxes: torch.Tensor  # float (B, 4): the crops, x1 y1 x2 y2
+    flip: torch.Tensor  # bool (B, 1, 1, 1)
+    jitter: torch.Tensor | None = None  # (B, 4, 1, 1, 1) uniform draws for the colour jitter
+
+    def __getitem__(self, piece: slice) -> Augmentation:
+        return Augmentation(self.boxes[piece], self.flip[piece], None if self.jitter is None else self.jitter[piece])
+
+
+def draw_augmentation(sizes: torch.Tensor, generator: torch.Generator | None = None, color_jitter: bool = False) -> Augmentation:
+    """Crops, flips and colour draws for images of `sizes` (B, 2), without a host sync."""
+    boxes = random_resized_crop_boxes(sizes, generator)
+    flip = torch.rand((len(boxes), 1, 1, 1), generator=generator, device=boxes.device) < 0.5
+    jitter = torch.rand((len(boxes), 4, 1, 1, 1), generator=generator, device=boxes.device) if color_jitter else None
+    return Augmentation(boxes, flip, jitter)
+
+
+def augment(pixels: torch.Tensor, augmentation: Augmentation, image_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """The drawn crops of `image_size`, flipped and jittered as drawn, normalized:
+    float (B, 3, S, S) on the pixels' device."""
+    images = _crop_resize(pixels, augmentation.boxes, image_size)
+    images = torch.where(augmentation.flip, images.flip(3), images)
+    if augmentation.jitter is not None:
+        return _normalize(_color_jitter(images / 255.0, augmentation.jitter), mean, std, already_unit=True)
+    return _normalize(images, mean, std)
+
+
 def train_batch(
     pixels: torch.Tensor,
     sizes: torch.Tensor,
@@ -384,13 +527,7 @@ def train_batch(
 ) -> torch.Tensor:
     """Random resized crops of `image_size`, random horizontal flips (and colour jitter),
     normalized: float (B, 3, S, S) on the pixels' device. Seeded by `generator`."""
-    boxes = random_resized_crop_boxes(sizes, generator)
-    flip = torch.rand((len(boxes), 1, 1, 1), generator=generator, device=boxes.device) < 0.5
-    images = _crop_resize(pixels, boxes, image_size)
-    images = torch.where(flip, images.flip(3), images)
-    if color_jitter:
-        return _normalize(_color_jitter(images / 255.0, generator), mean, std, already_unit=True)
-    return _normalize(images, mean, std)
+    return augment(pixels, draw_augmentation(sizes, generator, color_jitter), image_size, mean, std)
 
 
 def eval_batch(pixels: torch.Tensor, sizes: torch.Tensor, image_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
@@ -403,3 +540,63 @@ def eval_batch(pixels: torch.Tensor, sizes: torch.Tensor, image_size: int, mean=
     batch = torch.arange(len(boxes), device=pixels.device).view(-1, 1, 1)
     crops = pixels[batch, rows, cols]  # (B, S, S, 3)
     return _normalize(crops.permute(0, 3, 1, 2).float(), mean, std)
+
+
+# ---------------------------------------------------------------- a batch on the device, piece by piece
+
+
+class DeviceBatch:
+    """A loaded batch made into network inputs on the device, a piece at a time.
+
+    The labels, the image sizes and the augmentation's draws (for the whole batch, when
+    `generator` is given; centre crops otherwise) go to the device at once. `inputs(start,
+    stop)` copies those images' pixels, crops, flips and normalizes them there: all that
+    a piece allocates on the device is allocated where the out-of-memory fallback can
+    retry it in smaller pieces, and the pieces give the same images as the whole batch.
+    """
+
+    def __init__(
+        self,
+        batch: Batch,
+        device: torch.device,
+        image_size: int,
+        generator: torch.Generator | None = None,
+        color_jitter: bool = False,
+        channels_last: bool = False,
+    ):
+        self.batch = batch
+        self.device = device
+        self.image_size = image_size
+        self.channels_last = channels_last
+        self.labels = to_device(batch.labels, device)
+        self.sizes = to_device(batch.sizes, device)
+        self.augmentation = draw_augmentation(self.sizes, generator, color_jitter) if generator is not None else None
+
+    def __len__(self) -> int:
+        return len(self.batch.labels)
+
+    def inputs(self, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Normalized float (n, 3, S, S) images start..stop, on the device."""
+        stop = len(self) if stop is None else stop
+        tallest, widest = (int(v) + 1 for v in self.batch.sizes[start:stop].amax(0))  # host values: no sync
+        # the piece's own images, on a canvas cut to the largest of them (and its edge row and column)
+        pixels = to_device(self.batch.pixels[start:stop], self.device)[:, :tallest, :widest]
+        if self.augmentation is None:
+            images = eval_batch(pixels, self.sizes[start:stop], self.image_size)
+        else:
+            images = augment(pixels, self.augmentation[start:stop], self.image_size)
+        return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
+
+
+@dataclass
+class TensorBatch:
+    """Inputs already made (the frozen backbone's features): a piece is a slice."""
+
+    tensor: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def inputs(self, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        return self.tensor[start:stop]

@@ -17,7 +17,7 @@ import torch
 
 from .errors import OutOfMemory
 
-__all__ = ["OutOfMemory", "is_out_of_memory", "free_device_memory", "memory_name", "ChunkedRunner"]
+__all__ = ["OutOfMemory", "is_out_of_memory", "free_device_memory", "memory_name", "ChunkedRunner", "piece_bounds"]
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -86,13 +86,31 @@ class ChunkedRunner:
 
     def __call__(self, fn: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
         """fn(inputs), computed in pieces if need be; the outputs are concatenated."""
+        return self.map(lambda start, stop: fn(inputs[start:stop]), len(inputs))
+
+    def map(self, fn: Callable[[int, int], torch.Tensor], n: int) -> torch.Tensor:
+        """fn(start, stop) over pieces of items 0..n (the whole at once when it fits), the
+        outputs concatenated: `fn` makes its own inputs (a crop of the batch's pixels,
+        say), so what it allocates is inside the fallback too."""
         while True:
-            k = self.pieces(len(inputs))
+            k = self.pieces(n)
             try:
                 if k == 1:
-                    return fn(inputs)
-                return torch.cat([fn(piece) for piece in inputs.tensor_split(k)])
+                    return fn(0, n)
+                return torch.cat([fn(start, stop) for start, stop in piece_bounds(n, k)])
             except Exception as exc:  # only out-of-memory is handled
                 if not is_out_of_memory(exc):
                     raise
-            self.shrink(math.ceil(len(inputs) / k))  # outside the except block: the failed attempt's tensors are gone
+            self.shrink(math.ceil(n / k))  # outside the except block: the failed attempt's tensors are gone
+
+
+def piece_bounds(n: int, pieces: int) -> list[tuple[int, int]]:
+    """(start, stop) of `pieces` nearly equal parts of n items, the larger ones first (as
+    torch.tensor_split cuts)."""
+    size, extra = divmod(n, pieces)
+    bounds, start = [], 0
+    for i in range(pieces):
+        stop = start + size + (1 if i < extra else 0)
+        bounds.append((start, stop))
+        start = stop
+    return bounds

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import urllib.error
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -323,34 +323,58 @@ def build_model(
     weights: str | os.PathLike | None = "none",
     trainable: str = "all",
     progress: bool = False,
+    *,
+    class_names: Sequence[str] | None = None,
 ) -> tvm.ResNet:
     """A torchvision ResNet with a `num_classes` head.
 
     weights: "imagenet" (torchvision's pretrained set), "none" (random initialisation)
     or a path to a state-dict file. A file's backbone must be a ResNet-`depth` (another
-    depth, or not a ResNet at all, is a ModelFileError naming the file). Its classifier
-    is kept when it has `num_classes` outputs; otherwise (ImageNet's 1,000 classes, or a
-    file without one) the model gets a new classifier, and `model.studio_weights_note`
-    says so for the log.
+    depth, or not a ResNet at all, is a ModelFileError naming the file).
+
+    class_names: the data's classes, in the order of the model's outputs (None: not
+    known). The classifier of the start weights is kept like this:
+
+    - a studio model file (a .safetensors file with model.json beside it, which names
+      its classes), with class_names given: the classifier's rows (weights and bias) are
+      matched to class_names by name. Same names in the same order: kept as it is;
+      otherwise the rows of the shared classes are kept, moved to this model's order,
+      and every other class gets a new row (initialised as a new classifier would be);
+      no names shared: a new classifier.
+    - any other file, and ImageNet's weights: the classifier is kept when it has
+      `num_classes` outputs (for a file, with class_names given, its classes are assumed
+      to be those, in that order); one of another size (ImageNet's 1,000 classes), or
+      none, gives a new classifier.
+
+    `model.studio_weights_note` says in one line for the log what happened when the
+    classifier was not kept as it is, or when a file's classes could not be checked
+    against class_names ("" otherwise).
     """
     spec = _spec(depth)
     if num_classes < 1:
         raise StudioError("a model needs at least one class")
+    if class_names is not None:
+        class_names = [str(c) for c in class_names]
+        if len(class_names) != num_classes:
+            raise StudioError(f"{len(class_names)} class names were given for a model of {num_classes} classes")
     # zero_init_residual: start each block as the identity (Goyal et al.), which helps
     # from-scratch training; pretrained weights overwrite it.
     model = spec.builder(weights=None, zero_init_residual=True)
     if model.fc.out_features != num_classes:
         model.fc = nn.Linear(model.fc.in_features, num_classes)
-    state, source = None, ""
+    state, source, file_classes = None, "", None
     if weights is None or str(weights) == "none":
         pass
     elif str(weights) == "imagenet":
         state, source = imagenet_state_dict(depth, progress=progress), f"torchvision's ImageNet weights for ResNet-{depth}"
+        class_names = None  # the rules for a file's classifier do not apply
     else:
         state, source = load_state_dict_file(weights), f"the weights in {Path(weights).name}"
+        if class_names is not None:
+            file_classes = _file_class_names(Path(weights).expanduser(), state)
     model.studio_weights_note = ""
     if state is not None:
-        model.studio_weights_note = _load_backbone(model, state, depth, num_classes, source)
+        model.studio_weights_note = _load_backbone(model, state, depth, num_classes, source, class_names, file_classes)
     apply_trainable(model, trainable)
     return model
 
@@ -370,15 +394,63 @@ def check_weights_file(path: str | os.PathLike) -> dict[int, str]:
     return verdicts
 
 
-def _load_backbone(model: nn.Module, state: dict[str, torch.Tensor], depth: int, num_classes: int, source: str) -> str:
-    """Load `state` into `model`; returns a note when its classifier was not used."""
+def _file_class_names(path: Path, state: dict[str, torch.Tensor]) -> list[str] | None:
+    """The class names of a studio model file, in the order of its classifier's rows:
+    the classes of the model.json beside a .safetensors file. None when the file has no
+    such description, it cannot be read, or it does not fit the file's classifier."""
+    from .checkpoint import read_model_meta  # checkpoint imports this module
+    from .runs import MODEL_META
+
+    if path.suffix.lower() != ".safetensors":
+        return None
+    meta_path = path.with_name(MODEL_META)
+    if not meta_path.is_file():
+        return None
+    try:
+        classes = [str(c) for c in read_model_meta(meta_path)["classes"]]
+    except ModelFileError:
+        return None
+    weight = state.get("fc.weight")
+    if weight is None or weight.ndim != 2 or weight.shape[0] != len(classes):
+        return None  # the description is of another model
+    return classes
+
+
+def _some(names: Sequence[str], limit: int = 3) -> str:
+    """A few names for a one-line note: "a, b, c and 4 more"."""
+    names = list(names)
+    if len(names) <= limit + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])} and {len(names) - limit} more"
+
+
+def _load_backbone(
+    model: nn.Module,
+    state: dict[str, torch.Tensor],
+    depth: int,
+    num_classes: int,
+    source: str,
+    class_names: list[str] | None = None,
+    file_classes: list[str] | None = None,
+) -> str:
+    """Load `state` into `model` (the classifier as build_model describes); returns a note
+    when its classifier was not kept as it is, or its classes could not be checked."""
     problem = state_dict_mismatch(state, depth, head=False)
     if problem:
         raise ModelFileError(f"{source} do not fit ResNet-{depth}: {problem}")
+    head_fits = not state_dict_mismatch(state, depth)  # a classifier of any size that fits the backbone
+    if head_fits and class_names is not None and file_classes is not None:
+        model.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")}, strict=False)
+        return _match_head(model, state, source, class_names, file_classes)
     keep_head = not state_dict_mismatch(state, depth, num_classes)
     model.load_state_dict({k: v for k, v in state.items() if keep_head or not k.startswith("fc.")}, strict=False)
     if keep_head:
-        return ""
+        if class_names is None:
+            return ""
+        return (
+            f"started from {source}; their classifier was kept, but its classes could not be checked: the file "
+            f"has no class names, so it is assumed to list this folder's {num_classes} classes in the same order"
+        )
     weight = state.get("fc.weight")
     if weight is not None and weight.ndim == 2:
         return (
@@ -386,6 +458,40 @@ def _load_backbone(model: nn.Module, state: dict[str, torch.Tensor], depth: int,
             f"for {num_classes} classes"
         )
     return f"started from {source}; they hold no classifier for {num_classes} classes, so a new one was made"
+
+
+def _match_head(
+    model: nn.Module, state: dict[str, torch.Tensor], source: str, class_names: list[str], file_classes: list[str]
+) -> str:
+    """Copy the file's classifier rows into `model.fc` by class name (model.fc holds a new
+    classifier, whose rows stay for the classes the file lacks); returns the note."""
+    if class_names == file_classes:
+        with torch.no_grad():
+            model.fc.weight.copy_(state["fc.weight"])
+            model.fc.bias.copy_(state["fc.bias"])
+        return ""
+    row = {name: i for i, name in enumerate(file_classes)}
+    shared = [name for name in class_names if name in row]
+    if not shared:
+        return (
+            f"started from {source}; their classifier was replaced by a new one: none of its "
+            f"{len(file_classes)} classes ({_some(file_classes)}) is among this folder's"
+        )
+    with torch.no_grad():
+        for i, name in enumerate(class_names):
+            if name in row:
+                model.fc.weight[i].copy_(state["fc.weight"][row[name]])
+                model.fc.bias[i].copy_(state["fc.bias"][row[name]])
+    if len(shared) == len(class_names) == len(file_classes):
+        return f"started from {source}; their classifier's rows were reordered to this folder's classes"
+    new = [name for name in class_names if name not in row]
+    dropped = [name for name in file_classes if name not in class_names]
+    note = f"started from {source}; their classifier was kept for {len(shared)} of {len(class_names)} classes ({_some(shared)})"
+    if new:
+        note += f"; new rows for {_some(new)}"
+    if dropped:
+        note += f"; their rows for {_some(dropped)} (not in this folder) were dropped"
+    return note
 
 
 # ---------------------------------------------------------------- what trains

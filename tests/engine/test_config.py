@@ -74,7 +74,12 @@ def test_warnings_do_not_block():
 
 
 def test_default_learning_rates():
-    assert default_lr("sgd", True) == 0.01 and default_lr("sgd", False) == 0.1
+    assert default_lr("sgd", True) == 0.01 and default_lr("sgd", False) == 0.0125  # at the default batch of 32
+    # SGD follows the batch size linearly: 0.1 per 256 images from scratch, 0.01 per 32 from ImageNet weights
+    assert default_lr("sgd", False, 256) == 0.1 and default_lr("sgd", False, 1024) == 0.4
+    assert default_lr("sgd", True, 64) == 0.02 and default_lr("sgd", True, 8) == 0.0025
+    assert TrainConfig(weights="none", batch_size=512).resolved_lr() == 0.2
+    assert default_lr("adamw", False, 512) == default_lr("adamw", False, 16) == 1e-3
     assert default_lr("adamw", True) == 3e-4 and TrainConfig(optimizer="adamw", weights="none").resolved_lr() == 1e-3
 
 

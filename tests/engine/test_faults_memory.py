@@ -14,6 +14,7 @@ import torch
 from resnet_studio.engine import evaluate, runs
 from resnet_studio.engine.errors import OutOfMemory
 from resnet_studio.engine.events import LogMessage, MemoryFallback, StepEnd
+from resnet_studio.engine.fastdata import TensorBatch
 from resnet_studio.engine.memory import ChunkedRunner, is_out_of_memory
 from resnet_studio.engine.predict import Predictor
 from resnet_studio.engine.train import Trainer
@@ -81,7 +82,8 @@ def test_out_of_memory_above_a_limit_settles_on_a_smaller_batch_and_completes(ba
     assert result.epochs_completed == 2
     fallbacks = rec.of(MemoryFallback)
     assert [(f.phase, f.batch_size, f.piece_size) for f in fallbacks] == [("training", 64, 32), ("training", 64, 16)]
-    assert "4 pieces of up to 16" in fallbacks[-1].message and "same batch size" in fallbacks[-1].message
+    assert "4 pieces of up to 16" in fallbacks[-1].message and "the same steps and learning rate" in fallbacks[-1].message
+    assert "each piece's own statistics" in fallbacks[-1].message
     # every optimiser step after the second failure ran 64 images as 4 passes of 16
     assert fault.batch_sizes[:2] == [64, 32]
     assert set(fault.batch_sizes[2:]) == {16}
@@ -109,8 +111,8 @@ def test_gives_up_with_a_clear_message_only_when_even_a_tiny_batch_fails(batch64
     MemoryFault(limit=0).install(monkeypatch)
     result, rec = run64(batch64_data, tmp_path)
     assert result.status == "failed"
-    assert "out of memory even with a batch of 2 images" in result.message
-    assert [f.piece_size for f in rec.of(MemoryFallback)] == [32, 16, 8, 4, 2]
+    assert "out of memory even with a batch of 1 image" in result.message
+    assert [f.piece_size for f in rec.of(MemoryFallback)] == [32, 16, 8, 4, 2, 1]
     assert runs.read_json(f"{result.run_dir}/summary.json")["status"] == "failed"
 
 
@@ -156,11 +158,12 @@ def test_accumulated_pieces_give_the_whole_batch_gradient(batch64_data, tmp_path
     start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     state = trainer.optimizer.state_dict()
 
-    whole_loss, whole_correct, _ = trainer._accumulated_step(inputs, labels, 1, False)
+    batch = TensorBatch(inputs, labels)
+    whole_loss, whole_correct, _ = trainer._accumulated_step(batch, 1, False)
     after_whole = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     trainer.model.load_state_dict(start)
     trainer.optimizer.load_state_dict(state)
-    piece_loss, piece_correct, _ = trainer._accumulated_step(inputs, labels, 4, False)
+    piece_loss, piece_correct, _ = trainer._accumulated_step(batch, 4, False)
     assert torch.allclose(whole_loss, piece_loss, atol=1e-6)
     assert int(whole_correct) == int(piece_correct)
     for name, value in trainer.model.state_dict().items():

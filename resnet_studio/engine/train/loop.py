@@ -27,15 +27,16 @@ from torch import nn
 from .. import runs
 from ..config import TrainConfig
 from ..data import DatasetScan, scan_dataset
-from ..devices import describe_device, resolve_device
+from ..devices import describe_device, mixed_precision, resolve_device
 from ..errors import RunCancelled, StudioError, describe
 from ..events import EpochEnd, LogMessage, MemoryFallback, RunFinished, RunStarted, SkippedFile, StepEnd
-from ..fastdata import Batch, BatchLoader, FeatureBank, eval_batch, train_batch
-from ..memory import ChunkedRunner, is_out_of_memory, memory_name
+from ..fastdata import Batch, BatchLoader, DeviceBatch, FeatureBank, TensorBatch
+from ..memory import ChunkedRunner, is_out_of_memory, memory_name, piece_bounds
 from ..models import STAGES, set_train_mode
 from . import prepare
 from .callbacks import Callback, run_folder_callbacks
 from .control import RunControl
+from .pieces import BatchNormStats, batch_norm_in_pieces, forget_scaler_step, pieces_batch_norm
 from .schedule import continue_schedule, make_optimizer, make_scheduler
 
 __all__ = ["Trainer"]
@@ -117,12 +118,13 @@ class Trainer:
         self.scan: DatasetScan = self._scan_data(resuming)
         self.classes = self.scan.classes
 
-        self.model, weights_note = prepare.make_model(cfg, len(self.classes), self.device, resume_state)
+        self.model, weights_note = prepare.make_model(cfg, self.classes, self.device, resume_state)
         self.notes.append(weights_note)
         self._set_up_precision()
         # out of memory: training goes on in pieces of a batch with accumulated gradients
-        # (pieces of at least 2 images: batch norm cannot train on one), evaluation in pieces
-        self._train_memory = ChunkedRunner(self.device, "batch", self._on_reduce("training"), floor=2)
+        # (pieces.py), evaluation in pieces
+        self._bn_stats = BatchNormStats(self.model)
+        self._train_memory = ChunkedRunner(self.device, "batch", self._on_reduce("training"))
         self._eval_memory = ChunkedRunner(self.device, "batch", self._on_reduce("validation"))
         self.input = prepare.TrainingInput(cfg, self.scan, self.device, self.feature_shortcut)
         self.notes.append(self.input.note(cfg))
@@ -165,13 +167,14 @@ class Trainer:
         return scan
 
     def _set_up_precision(self) -> None:
-        """bf16 autocast on CUDA (fp16 with a grad scaler where bf16 is missing); fp32 elsewhere."""
-        self.use_amp = self.device.type == "cuda"
-        self.amp_dtype = None
-        if self.use_amp:
+        """Autocast as config.precision asks (devices.mixed_precision: on "auto", bf16 on
+        NVIDIA GPUs that compute in it, fp16 on older ones, fp32 elsewhere); fp16 with a
+        gradient scaler, so that small gradients do not vanish."""
+        self.amp_dtype = mixed_precision(self.device, self.config.precision)
+        self.use_amp = self.amp_dtype is not None
+        if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
 
     def _restore(self, state: dict) -> None:
         """Optimiser, schedule, scaler, memory pieces and skipped files from a checkpoint."""
@@ -184,7 +187,7 @@ class Trainer:
         self._eval_memory.piece = pieces.get("validation")
         self.skipped = [SkippedFile(p, r) for p, r in state.get("skipped", [])] or self.skipped
         # the schedule continues from the first step of the epoch being redone
-        continue_schedule(self.scheduler, self.optimizer, (self.progress.start_epoch - 1) * self.steps_per_epoch)
+        continue_schedule(self.scheduler, (self.progress.start_epoch - 1) * self.steps_per_epoch)
 
     @property
     def use_features(self) -> bool:
@@ -222,8 +225,10 @@ class Trainer:
             self.metrics.write({"event": "resume" if self.resume_dir else "start", "epoch": start - 1, "time": time.time()})
             for s in self.skipped:
                 self.log(f"skipped {s.path}: {s.reason}", "warning")
+            precision = {torch.bfloat16: " in bf16 mixed precision", torch.float16: " in fp16 mixed precision"}
             self.log(
-                f"ResNet-{cfg.depth} on {describe_device(self.device)}: {self.scan.num_train} training and "
+                f"ResNet-{cfg.depth} on {describe_device(self.device)}{precision.get(self.amp_dtype, '')}: "
+                f"{self.scan.num_train} training and "
                 f"{self.scan.num_val} validation images, {len(self.classes)} classes"
             )
             for note in filter(None, self.notes):
@@ -320,25 +325,26 @@ class Trainer:
         loss_sum = torch.zeros((), device=device)
         correct_sum = torch.zeros((), device=device)
         grad_sum = torch.zeros(len(self._block_params), device=device)
-        grad_count = 0
+        grad_count = torch.zeros((), device=device)  # steps measured whose gradients were finite
         seen = 0
         pending: list[tuple[int, torch.Tensor, torch.Tensor, int, float]] = []
         started = last_flush = time.perf_counter()
         paused = 0.0  # time spent paused does not count against the image rate
         step = 0
-        for inputs, labels in self._batches(training=True):
+        for batch in self._batches(training=True):
             waiting = time.perf_counter()
             self.control.check()
             paused += time.perf_counter() - waiting
             step += 1
             measure = bool(self._block_params) and (step - 1) % self.grad_stats_every == 0
-            batch_loss, batch_correct, norms = self._train_step(inputs, labels, measure)
-            if norms is not None:
-                grad_sum += norms
-                grad_count += 1
+            batch_loss, batch_correct, norms = self._train_step(batch, measure)
+            if norms is not None:  # a step the fp16 scaler skipped (inf or nan gradients) is left out
+                finite = torch.isfinite(norms).all()
+                grad_sum += torch.where(finite, norms, 0.0)
+                grad_count += finite
             lr = self.optimizer.param_groups[0]["lr"]
             self.scheduler.step()
-            n = labels.numel()
+            n = len(batch)
             loss_sum += batch_loss * n
             correct_sum += batch_correct
             seen += n
@@ -355,7 +361,8 @@ class Trainer:
             torch.cuda.synchronize(device)
         train_time = time.perf_counter() - started - paused
         self._flush_steps(epoch, pending, seen, train_time)
-        grad_norms = dict(zip(self._block_params, (grad_sum / grad_count).tolist())) if grad_count else {}
+        counted = int(grad_count.item())
+        grad_norms = dict(zip(self._block_params, (grad_sum / counted).tolist())) if counted else {}
         return (loss_sum / seen).item(), (correct_sum / seen).item(), seen, train_time, grad_norms
 
     @torch.no_grad()
@@ -367,11 +374,13 @@ class Trainer:
         confusion = torch.zeros(n_classes, n_classes, dtype=torch.long, device=device)
         loss_sum = torch.zeros((), device=device)
         seen = 0
-        for inputs, labels in self._batches(training=False):
+        for batch in self._batches(training=False):
             self.control.check()
-            with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-                logits = self._eval_memory(self.net, inputs)
-            loss_sum += nn.functional.cross_entropy(logits.float(), labels, reduction="sum")
+            logits, labels = self._eval_logits(self.net, batch), batch.labels
+            # the training loss's label smoothing: the two curves measure the same thing
+            loss_sum += nn.functional.cross_entropy(
+                logits.float(), labels, reduction="sum", label_smoothing=self.config.label_smoothing
+            )
             preds = logits.argmax(1)
             cells = labels * n_classes + preds
             confusion.view(-1).scatter_add_(0, cells, torch.ones_like(cells))  # bincount would wait for the device
@@ -385,10 +394,10 @@ class Trainer:
 
     # ------------------------------------------------------------ batches
 
-    def _batches(self, training: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """(inputs, labels) on the device for one pass: augmented training images, centre
-        crops for validation, or the backbone's features when only the head trains (then
-        self.net is the head)."""
+    def _batches(self, training: bool) -> Iterator[DeviceBatch | TensorBatch]:
+        """The batches of one pass, bound for the device: augmented training images,
+        centre crops for validation (made into inputs a piece at a time: DeviceBatch), or
+        the backbone's features when only the head trains (then self.net is the head)."""
         loader = self.input.train_loader if training else self.input.val_loader
         if self.input.features is not None:
             yield from self.input.features[0 if training else 1].batches(loader.index_batches())
@@ -396,19 +405,24 @@ class Trainer:
         for batch in loader:
             self._note_broken(batch.errors)
             if batch.labels.numel():
-                augment = training and self.config.augment
-                yield self._device_images(batch, augment), batch.labels.to(self.device, non_blocking=True)
+                yield self._on_device(batch, augment=training and self.config.augment)
 
-    def _device_images(self, batch: Batch, augment: bool) -> torch.Tensor:
-        """A batch's cropped (random crops and flips if `augment`), normalized images on the device."""
+    def _on_device(self, batch: Batch, augment: bool) -> DeviceBatch:
+        """`batch` for the device; with `augment`, its random crops and flips (and colour
+        jitter) are drawn now, for the whole batch."""
         cfg = self.config
-        pixels = batch.pixels.to(self.device, non_blocking=True)
-        sizes = batch.sizes.to(self.device, non_blocking=True)
-        if augment:
-            images = train_batch(pixels, sizes, cfg.image_size, self._augment_gen, cfg.color_jitter)
-        else:
-            images = eval_batch(pixels, sizes, cfg.image_size)
-        return images.contiguous(memory_format=torch.channels_last) if self.device.type in ("cuda", "cpu") else images
+        generator = self._augment_gen if augment else None
+        channels_last = self.device.type in ("cuda", "cpu")
+        return DeviceBatch(batch, self.device, cfg.image_size, generator, cfg.color_jitter, channels_last)
+
+    def _eval_logits(self, net: nn.Module, batch: DeviceBatch | TensorBatch) -> torch.Tensor:
+        """net's output for a batch, in pieces when it does not fit in memory."""
+
+        def piece(start: int, stop: int) -> torch.Tensor:
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+                return net(batch.inputs(start, stop))
+
+        return self._eval_memory.map(piece, len(batch))
 
     @torch.no_grad()
     def _compute_features(self) -> tuple[FeatureBank, FeatureBank]:
@@ -424,8 +438,7 @@ class Trainer:
                 self.control.check()
                 self._note_broken(batch.errors)
                 if batch.labels.numel():
-                    with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-                        bank.add(batch.indices, self._eval_memory(backbone, self._device_images(batch, augment=False)))
+                    bank.add(batch.indices, self._eval_logits(backbone, self._on_device(batch, augment=False)))
             banks.append(bank)
         self.net = self.model.fc
         self.log(
@@ -444,42 +457,50 @@ class Trainer:
 
     # ------------------------------------------------------------ one step
 
-    def _train_step(self, inputs: torch.Tensor, labels: torch.Tensor, measure_grads: bool):
+    def _train_step(self, batch: DeviceBatch | TensorBatch, measure_grads: bool):
         """One optimiser step on a batch: (mean loss, number correct, block gradient norms
         or None), as device tensors. When the batch does not fit in memory it is retried in
         smaller pieces whose gradients add up to the whole batch's (the piece size found
-        is kept for the rest of the run)."""
+        is kept for the rest of the run), after undoing what the failed attempt did."""
+        n = len(batch)
         while True:
-            pieces = self._train_memory.pieces(labels.numel())
+            pieces = self._train_memory.pieces(n)
+            self._bn_stats.save()
             try:
-                return self._accumulated_step(inputs, labels, pieces, measure_grads)
+                result = self._accumulated_step(batch, pieces, measure_grads)
+                break
             except Exception as exc:  # only out-of-memory is retried
                 if not is_out_of_memory(exc):
                     raise
             # outside the except block, so the failed attempt's activations can be freed
             self.optimizer.zero_grad(set_to_none=True)
-            self._train_memory.shrink(math.ceil(labels.numel() / pieces))
+            self._bn_stats.restore()
+            forget_scaler_step(self.scaler)
+            self._train_memory.shrink(math.ceil(n / pieces))
+        self.scaler.update()  # after the step: a retry must not move the scale twice
+        return result
 
-    def _accumulated_step(self, inputs: torch.Tensor, labels: torch.Tensor, pieces: int, measure_grads: bool):
-        n = labels.numel()
+    def _accumulated_step(self, batch: DeviceBatch | TensorBatch, pieces: int, measure_grads: bool):
+        n = len(batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.long, device=self.device)
-        for x, y in zip(inputs.tensor_split(pieces), labels.tensor_split(pieces)):
-            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-                logits = self.net(x)
-                loss = self.criterion(logits, y)
-            # each piece's mean loss, weighted by its share: the gradients sum to the batch's
-            self.scaler.scale(loss if pieces == 1 else loss * (y.numel() / n)).backward()
-            loss_sum += loss.detach().float() * y.numel()
-            correct += (logits.detach().argmax(1) == y).sum()
-            del logits, loss
+        with pieces_batch_norm(self.model, pieces, math.ceil(n / pieces)):
+            for start, stop in piece_bounds(n, pieces):
+                x, y = batch.inputs(start, stop), batch.labels[start:stop]
+                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+                    logits = self.net(x)
+                    loss = self.criterion(logits, y)
+                # each piece's mean loss, weighted by its share: the gradients sum to the batch's
+                self.scaler.scale(loss if pieces == 1 else loss * ((stop - start) / n)).backward()
+                loss_sum += loss.detach().float() * (stop - start)
+                correct += (logits.detach().argmax(1) == y).sum()
+                del x, logits, loss
         norms = None
         if measure_grads:
             self.scaler.unscale_(self.optimizer)
             norms = self._block_grad_norms()
         self.scaler.step(self.optimizer)
-        self.scaler.update()
         return loss_sum / n, correct, norms
 
     def _on_reduce(self, phase: str):
@@ -492,8 +513,9 @@ class Trainer:
         if phase == "training":
             pieces = math.ceil(batch / new)
             message = (
-                f"out of {where} with {old} images at once: each batch of {batch} now runs as {pieces} pieces "
-                f"of up to {new}, with the gradients accumulated, so training goes on with the same batch size"
+                f"out of {where} with {old} images at once: each batch of {batch} now runs as {pieces} pieces of up to "
+                f"{new} with the gradients accumulated (the same steps and learning rate); batch norm layers use "
+                f"{batch_norm_in_pieces(new)}"
             )
         else:
             message = f"out of {where} during {phase} with {old} images at once: carrying on with {new} at a time"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,12 +114,16 @@ def reuse_split(scan: DatasetScan, run_dir: Path) -> None:
     scan.train, scan.val = list(split.train), list(split.val)
 
 
-def make_model(config: TrainConfig, num_classes: int, device: torch.device, resume_state: dict | None):
-    """(model on `device`, a note for the log or ""): the start weights, or the checkpoint's."""
+def make_model(config: TrainConfig, classes: Sequence[str], device: torch.device, resume_state: dict | None):
+    """(model on `device`, a note for the log or ""): the start weights, or the checkpoint's.
+
+    `classes`: the data folder's classes, in the model's output order; a start file's
+    classifier is matched to them by name when the file names its classes (build_model).
+    """
     torch.manual_seed(config.seed)
     weights = config.weights if resume_state is None else "none"  # the checkpoint has them
-    model = build_model(config.depth, num_classes, weights, config.trainable, progress=False)
-    note = getattr(model, "studio_weights_note", "")  # e.g. the file's classifier was replaced
+    model = build_model(config.depth, len(classes), weights, config.trainable, progress=False, class_names=classes)
+    note = getattr(model, "studio_weights_note", "")  # e.g. the file's classifier was replaced or reordered
     if resume_state:
         model.load_state_dict(resume_state["model"])
     model.to(device)
@@ -149,7 +154,9 @@ class TrainingInput:
         budget = None if config.cache_budget_mb is None else int(config.cache_budget_mb * 2**20)
         if self.use_features:
             budget = 0  # the images are read once, for the features
-        self.cache = DecodedCache(resize_size_for(config.image_size), budget)
+        # JPEGs decoded in batches on a CUDA device (on the CPU, Pillow's reduced-scale decoding is faster)
+        decode_device = device if device.type == "cuda" else None
+        self.cache = DecodedCache(resize_size_for(config.image_size), budget, decode_device=decode_device)
         self.shuffle_gen = torch.Generator()
         self.loading = dict(
             cache=self.cache, batch_size=config.batch_size, threads=self.workers, pin_memory=device.type == "cuda"

@@ -1,7 +1,7 @@
 """The optimiser and the learning-rate schedule of a run.
 
 SGD with Nesterov momentum or AdamW, no weight decay on biases and batch-norm
-parameters, a linear warm-up then a cosine decay, stepped once per optimiser step.
+parameters, a linear warm-up then a cosine decay, stepped once per batch.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from torch import nn
 
 from ..config import TrainConfig
 
-__all__ = ["cosine_with_warmup", "param_groups", "make_optimizer", "make_scheduler", "continue_schedule"]
+__all__ = ["cosine_with_warmup", "param_groups", "make_optimizer", "StepSchedule", "make_scheduler", "continue_schedule"]
 
 
 def cosine_with_warmup(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
@@ -46,15 +46,52 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+class StepSchedule:
+    """Each parameter group's learning rate at every step: its peak rate times `factor(step)`.
+
+    One step per batch, whether or not the optimiser stepped: with fp16 the gradient
+    scaler skips the steps whose gradients overflowed (often the first ones), and the
+    schedule still follows the batches, so a resumed run continues where it was.
+    (torch's LRScheduler warns when its first step comes before any optimiser step.)
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, factor: Callable[[int], float]):
+        self.optimizer = optimizer
+        self.factor = factor
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+        self.steps = 0
+        self._apply()
+
+    def step(self) -> None:
+        self.steps += 1
+        self._apply()
+
+    def seek(self, step: int) -> None:
+        """Put the schedule at `step`, with the rates it gives there."""
+        self.steps = int(step)
+        self._apply()
+
+    def _apply(self) -> None:
+        factor = self.factor(self.steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * factor
+
+    def state_dict(self) -> dict:
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        # checkpoints written with torch's LambdaLR count their steps in "last_epoch"
+        self.seek(state.get("steps", state.get("last_epoch", 0)))
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int) -> StepSchedule:
     total = config.epochs * steps_per_epoch
     warmup = min(int(config.warmup_epochs * steps_per_epoch), total // 2)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(warmup, total))
+    return StepSchedule(optimizer, cosine_with_warmup(warmup, total))
 
 
-def continue_schedule(scheduler, optimizer: torch.optim.Optimizer, step: int) -> None:
+def continue_schedule(scheduler: StepSchedule, step: int) -> None:
     """Put a resumed schedule at `step` (the first step of the epoch being redone), with
     the learning rates it gives there; the run's epochs may have changed since."""
-    scheduler.last_epoch = step
-    for group, factor in zip(optimizer.param_groups, scheduler.lr_lambdas):
-        group["lr"] = group["initial_lr"] * factor(step)
+    scheduler.seek(step)

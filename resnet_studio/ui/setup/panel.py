@@ -412,4 +412,5 @@ class SetupPanel(QWidget):
 
     def _update_lr_placeholder(self, config: TrainConfig) -> None:
         lr: LrField = self.fields["lr"]
-        lr.set_auto(default_lr(config.optimizer, config.pretrained) if config.optimizer in OPTIMIZERS else None)
+        known = config.optimizer in OPTIMIZERS
+        lr.set_auto(default_lr(config.optimizer, config.pretrained, config.batch_size) if known else None)
