@@ -67,7 +67,9 @@ def main() -> None:
 
     model = getattr(torchvision.models, f"resnet{args.depth}")(num_classes=len(train_all.classes)).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=1e-4)
-    steps, warmup = args.epochs * len(train_loader), len(train_loader)  # one epoch of warm-up, then cosine
+    # one epoch of warm-up (at most half the run), then cosine
+    steps = args.epochs * len(train_loader)
+    warmup = max(1, min(len(train_loader), steps // 2))
     schedule = lambda s: (s + 1) / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / (steps - warmup)))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
