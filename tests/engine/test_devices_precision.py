@@ -272,10 +272,10 @@ def test_the_fp16_scaler_is_used_on_the_runs_device(tiny_demo, tmp_path):
 
 def test_pieces_move_the_running_statistics_as_far_as_the_whole_batch():
     torch.manual_seed(0)
-    piece = torch.randn(BN_MIN_PIECE, 3, 4, 4) * 2 + 5
+    piece = torch.randn(16, 3, 4, 4) * 2 + 5
     whole, pieced = nn.BatchNorm2d(3), nn.BatchNorm2d(3)
     whole(torch.cat([piece] * 4))
-    with pieces_batch_norm(pieced, 4, BN_MIN_PIECE) as how:
+    with pieces_batch_norm(pieced, 4, 16, pretrained=True) as how:
         for _ in range(4):
             pieced(piece)
     assert how == "each piece's own statistics"
@@ -284,15 +284,25 @@ def test_pieces_move_the_running_statistics_as_far_as_the_whole_batch():
     assert pieced.momentum == whole.momentum == 0.1  # put back after the batch
 
 
-def test_small_pieces_normalize_with_the_running_statistics_and_leave_them():
+@pytest.mark.parametrize("pretrained, piece", [(True, 7), (True, 1), (False, 1)])
+def test_small_pieces_normalize_with_the_running_statistics_and_leave_them(pretrained, piece):
     layer = nn.BatchNorm2d(3)
     layer.running_mean.fill_(1.0)
     before = layer.running_mean.clone()
-    with pieces_batch_norm(layer, 8, 2) as how:
+    with pieces_batch_norm(layer, 8, piece, pretrained) as how:
         assert not layer.training
-        out = layer(torch.full((2, 3, 4, 4), 1.0))
+        out = layer(torch.full((piece, 3, 4, 4), 1.0))
     assert how == "their running statistics" and layer.training
     assert torch.equal(layer.running_mean, before) and torch.allclose(out, torch.zeros_like(out), atol=1e-6)
+
+
+def test_from_scratch_pieces_down_to_two_normalize_over_themselves():
+    """From scratch the running statistics mean nothing yet: pieces of 2 to 7 use their own."""
+    assert BN_MIN_PIECE == {"pretrained": 8, "scratch": 2}
+    layer = nn.BatchNorm2d(3)
+    with pieces_batch_norm(layer, 8, 2, pretrained=False) as how:
+        assert layer.training and layer.momentum == pytest.approx(1 - 0.9 ** (1 / 8))
+    assert how == "each piece's own statistics" and layer.momentum == 0.1
 
 
 # ---------------------------------------------------------------- the validation loss
@@ -314,3 +324,23 @@ def test_validation_loss_uses_the_training_loss_label_smoothing(tiny_demo, tmp_p
     smoothed = nn.functional.cross_entropy(logits, labels, label_smoothing=0.3).item()
     plain = nn.functional.cross_entropy(logits, labels).item()
     assert val_loss == pytest.approx(smoothed, rel=1e-5) and abs(smoothed - plain) > 1e-3
+
+
+def test_a_run_that_falls_back_to_small_pieces_reaches_the_accuracy_of_one_that_did_not(tmp_path_factory, monkeypatch):
+    """ResNet-18 from scratch on generated photos: every training batch of 16 runs out of
+    memory above 4 images and goes on as pieces of 4 (the same steps and learning rate,
+    batch norm over each piece); it learns as well as the run that never ran out."""
+    from resnet_studio.engine.demo import make_demo_dataset
+    from resnet_studio.engine.events import MemoryFallback
+
+    from .test_faults_memory import MemoryFault
+
+    data = make_demo_dataset(tmp_path_factory.mktemp("fallback") / "demo", per_class=30, image_size=40)
+    config = dict(batch_size=16, image_size=32, epochs=5, lr=0.05)
+    whole = Trainer(tiny_config(data, tmp_path_factory.mktemp("whole"), **config)).run()
+    MemoryFault(limit=4).install(monkeypatch)
+    rec = Recorder()
+    pieced = Trainer(tiny_config(data, tmp_path_factory.mktemp("pieces"), **config), [rec]).run()
+    assert [f.piece_size for f in rec.of(MemoryFallback)] == [8, 4]
+    assert whole.best_val_acc >= 0.8, whole.best_val_acc  # 4 classes: chance is 0.25
+    assert pieced.best_val_acc >= whole.best_val_acc - 0.15, (pieced.best_val_acc, whole.best_val_acc)

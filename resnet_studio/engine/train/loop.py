@@ -485,7 +485,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.long, device=self.device)
-        with pieces_batch_norm(self.model, pieces, math.ceil(n / pieces)):
+        with pieces_batch_norm(self.model, pieces, math.ceil(n / pieces), self.config.pretrained):
             for start, stop in piece_bounds(n, pieces):
                 x, y = batch.inputs(start, stop), batch.labels[start:stop]
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
@@ -515,7 +515,7 @@ class Trainer:
             message = (
                 f"out of {where} with {old} images at once: each batch of {batch} now runs as {pieces} pieces of up to "
                 f"{new} with the gradients accumulated (the same steps and learning rate); batch norm layers use "
-                f"{batch_norm_in_pieces(new)}"
+                f"{batch_norm_in_pieces(new, self.config.pretrained)}"
             )
         else:
             message = f"out of {where} during {phase} with {old} images at once: carrying on with {new} at a time"
