@@ -216,8 +216,9 @@ def test_train_config_reflects_the_fields(qtbot, rooms, panel, demo_dir, studio_
     panel.field("color_jitter").check.setChecked(True)
     spin(panel, "seed").setValue(7)
     spin(panel, "patience").setValue(2)
+    choose(panel, "precision", "fp16")
     cfg = panel.train_config()
-    assert cfg.data_dir == str(demo_dir)
+    assert cfg.data_dir == str(demo_dir) and cfg.precision == "fp16"
     assert (cfg.depth, cfg.weights, cfg.trainable) == (50, "none", "layer4")
     assert (cfg.epochs, cfg.batch_size, cfg.image_size) == (3, 4, 96)
     assert cfg.lr == pytest.approx(0.02) and cfg.optimizer == "adamw"
@@ -352,6 +353,8 @@ def test_engine_numbers_fill_in_from_the_background(qtbot, panel):
     assert table.row_text(50)[1] == f"{summary['params'] / 1e6:.1f} M"
     assert f"{summary['imagenet_top1']:.1f}" in table.row_text(50)[3]
     assert str(default_lr("sgd", True)) in panel.field("lr").edit.placeholderText()
+    spin(panel, "batch_size").setValue(128)  # SGD's default rate follows the batch size
+    assert str(default_lr("sgd", True, 128)) == "0.04" and "0.04" in panel.field("lr").edit.placeholderText()
     assert panel.field("device").combo.findData("cpu") >= 0
     spin(panel, "image_size").setValue(448)
     assert float(table.row_text(50)[2]) == pytest.approx(depth_summary(50, 448)["gflops"], rel=0.01)

@@ -28,10 +28,16 @@ from .. import io, runs
 from ..config import TrainConfig
 from ..data import DatasetScan, resize_size_for
 from ..errors import StudioError
-from ..fastdata import BatchLoader, DecodedCache, FeatureBank
+from ..fastdata import BatchLoader, DecodedCache, FeatureBank, default_cache_budget
 from ..models import build_model
 
+#: training images are cached with their shorter side this many times the crop size
+#: (training_short_side); measured in benchmarks/train_cache_size.py
+TRAIN_CACHE_SCALE = 1.14
+
 __all__ = [
+    "TRAIN_CACHE_SCALE",
+    "training_short_side",
     "Progress",
     "TrainingInput",
     "output_folder",
@@ -154,14 +160,26 @@ class TrainingInput:
         budget = None if config.cache_budget_mb is None else int(config.cache_budget_mb * 2**20)
         if self.use_features:
             budget = 0  # the images are read once, for the features
+        elif budget is None:
+            budget = default_cache_budget()
         # JPEGs decoded in batches on a CUDA device (on the CPU, Pillow's reduced-scale decoding is faster)
         decode_device = device if device.type == "cuda" else None
-        self.cache = DecodedCache(resize_size_for(config.image_size), budget, decode_device=decode_device)
+        # validation's centre crops come from images at prediction's resize; training's
+        # random crops from images kept at training_short_side (see there)
+        val_side = resize_size_for(config.image_size)
+        train_side = val_side if self.use_features else training_short_side(config.image_size)
+        share = _share(len(scan.train) * train_side**2, len(scan.val) * val_side**2)
+        self.cache = DecodedCache(val_side, budget - int(budget * share), decode_device=decode_device)
+        self.train_cache = self.cache
+        if train_side != val_side:
+            self.train_cache = DecodedCache(train_side, int(budget * share), decode_device=decode_device)
         self.shuffle_gen = torch.Generator()
         self.loading = dict(
             cache=self.cache, batch_size=config.batch_size, threads=self.workers, pin_memory=device.type == "cuda"
         )
-        self.train_loader = BatchLoader(scan.train, shuffle=True, drop_last=True, generator=self.shuffle_gen, **self.loading)
+        self.train_loader = BatchLoader(
+            scan.train, shuffle=True, drop_last=True, generator=self.shuffle_gen, **{**self.loading, "cache": self.train_cache}
+        )
         self.val_loader = BatchLoader(scan.val, **self.loading)
         if len(self.train_loader) == 0:
             raise StudioError("no training images left after the checks")
@@ -177,15 +195,31 @@ class TrainingInput:
     def cache_report(self) -> str:
         if self.use_features:
             return ""
-        cache = self.cache
-        if cache.budget_bytes == 0:
+        caches = {self.train_cache, self.cache}
+        budget = sum(c.budget_bytes for c in caches)
+        if budget == 0:
             return "image cache off: every image is decoded from disk every epoch"
-        message = (
-            f"image cache: {len(cache)} decoded images, {io.megabytes(cache.nbytes)} of {io.megabytes(cache.budget_bytes)}"
-        )
-        if cache.full:
+        held, used = sum(len(c) for c in caches), sum(c.nbytes for c in caches)
+        message = f"image cache: {held} decoded images, {io.megabytes(used)} of {io.megabytes(budget)}"
+        if any(c.full for c in caches):
             message += "; full, so the other images are decoded from disk every epoch (a larger --cache-mb keeps them)"
         return message
+
+
+def training_short_side(image_size: int, scale: float | None = None) -> int:
+    """The shorter side training images are cached at, for random crops of `image_size`.
+
+    `scale` (TRAIN_CACHE_SCALE when None) times the crop, and never less than the
+    validation resize (resize_size_for: 1.14 times).
+    """
+    scale = TRAIN_CACHE_SCALE if scale is None else scale
+    return max(resize_size_for(image_size), round(image_size * scale))
+
+
+def _share(train_bytes: int, val_bytes: int) -> float:
+    """The training images' part of the cache budget: their part of the bytes to keep."""
+    total = train_bytes + val_bytes
+    return train_bytes / total if total else 1.0
 
 
 def check_free_space(folder: Path, model: nn.Module, optimizer_slots: int, resuming: bool) -> None:

@@ -309,8 +309,8 @@ def make_fields() -> list[tuple[str, Field]]:
             "ImageNet weights; smaller is faster (good on a CPU), larger keeps more detail.", suffix=" px", step=32,
         )),
         ("Training", LrField(
-            "Step size of the optimizer. Leave empty for the studio's default, chosen by optimizer and by whether the "
-            "network starts from ImageNet weights."
+            "Step size of the optimizer. Leave empty for the studio's default, chosen by optimizer, by whether the "
+            "network starts from ImageNet weights and, for SGD, by the batch size."
         )),
         ("Training", ComboField(
             "optimizer", "Optimizer", "SGD with momentum is the classic ResNet recipe; AdamW is less sensitive to the "
@@ -328,6 +328,12 @@ def make_fields() -> list[tuple[str, Field]]:
         ("Advanced", SpinField(
             "patience", "Early stop", "Stop early when validation accuracy has not improved for this many epochs.",
             suffix=" epochs", off="Off",
+        )),
+        ("Advanced", ComboField(
+            "precision", "Precision", "The arithmetic of training. Mixed precision is about twice as fast on an NVIDIA "
+            "GPU and learns as well; Automatic picks bf16 on recent GPUs (RTX 30xx, A100 and later), fp16 with loss "
+            "scaling on older ones, and full fp32 on Apple GPUs and CPUs.",
+            {"auto": "Automatic", "fp32": "fp32 (full)", "bf16": "bf16 (mixed)", "fp16": "fp16 (mixed, loss scaling)"},
         )),
         ("Device", DeviceField("Where the network trains. A GPU is typically 10–50× faster than the CPU.")),
     ]
