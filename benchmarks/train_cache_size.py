@@ -2,7 +2,7 @@
 
     python benchmarks/train_cache_size.py [--data DIR] [--scales 1.14,2] [--seeds 3]
                                           [--image-size 64] [--epochs 12] [--depth 18]
-                                          [--weights none] [--output FILE]
+                                          [--weights none] [--lr LR] [--output FILE]
 
 Training images are cached with their shorter side at TRAIN_CACHE_SCALE times the crop
 (engine/train/prepare.py). Random resized crops take 25-100 % of an image's area, so a
@@ -13,7 +13,7 @@ measures (1) the share of one epoch's training crops that are upscaled, and by h
 accuracy of the same run at each scale, over several seeds.
 
 Without --data it generates a folder where fine detail decides the class: four texture
-kinds at periods of 3-8 % of the picture, in colours that say nothing about the class,
+kinds at periods of 8-14 % of the picture, in colours that say nothing about the class,
 as 480x360 JPEGs. With --data it measures on your own photo folder (use --weights
 imagenet there, on a machine that has the weights). Prints a Markdown table.
 """
@@ -39,11 +39,11 @@ KINDS = ("stripes", "checkers", "dots", "rings")
 
 
 def fine_texture(kind: str, width: int, height: int, rng: np.random.Generator) -> Image.Image:
-    """A texture whose kind shows only in its fine detail (period 3-8 % of the short side)."""
+    """A texture whose kind shows only in its fine detail (period 8-14 % of the short side)."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float32) / min(width, height)
     angle = rng.uniform(0, np.pi)
     u, v = x * np.cos(angle) + y * np.sin(angle), -x * np.sin(angle) + y * np.cos(angle)
-    period, phase = rng.uniform(0.03, 0.08), rng.uniform(0, 1)
+    period, phase = rng.uniform(0.08, 0.14), rng.uniform(0, 1)
     wave = lambda t: np.sin(2 * np.pi * (t / period + phase)) > 0
     if kind == "stripes":
         mask = wave(u)
@@ -88,7 +88,7 @@ def run(data: Path, out: Path, scale: float, seed: int, args) -> float:
     prepare.TRAIN_CACHE_SCALE = scale
     config = TrainConfig(
         data_dir=str(data), depth=args.depth, weights=args.weights, epochs=args.epochs, batch_size=args.batch_size,
-        image_size=args.image_size, device=args.device, out_dir=str(out), seed=seed,
+        image_size=args.image_size, device=args.device, out_dir=str(out), seed=seed, lr=args.lr,
     )
     result = Trainer(config).run()
     if result.status != "completed":
@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--depth", type=int, default=18)
     parser.add_argument("--weights", default="none")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default: the studio's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()

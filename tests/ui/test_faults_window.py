@@ -79,9 +79,9 @@ def test_out_of_memory_even_with_a_tiny_batch_fails_with_a_clear_message(qtbot, 
     win = _tiny_window(qtbot, monkeypatch, demo_data, epochs=1)
     with qtbot.waitSignal(win.controller.failed, timeout=RUN_TIMEOUT_MS) as blocker:
         _click(qtbot, win.train_tab.start_button)
-    assert "out of memory even with a batch of 2 images" in blocker.args[0]
+    assert "out of memory even with a batch of 1 image:" in blocker.args[0]
     assert win.train_tab.state() == "failed"
-    assert "out of memory even with a batch of 2 images" in win.train_tab.error_message()
+    assert "out of memory even with a batch of 1 image:" in win.train_tab.error_message()
     win.close()
 
 
