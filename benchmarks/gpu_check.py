@@ -513,10 +513,11 @@ def check_export_torchscript(plan: Plan, work: Path) -> Row:
 
 def check_export_onnx(plan: Plan, work: Path) -> Row:
     from resnet_studio.engine import export
+    from resnet_studio.installation import install_command
 
     missing = export.missing_packages("onnx")
     if missing:
-        return skipped("export-onnx", f"{' and '.join(missing)} not installed: pip install 'resnet-studio[export]', "
+        return skipped("export-onnx", f"{' and '.join(missing)} not installed: {install_command('export', missing)}, "
                                       "or onnxruntime-gpu for the CUDA provider")
     import onnxruntime as ort
 

@@ -7,9 +7,10 @@
     resnet-studio info [--depth D] [--image-size S] [--json]
     resnet-studio demo-data OUT_DIR
     resnet-studio export MODEL --format onnx|torchscript [--out FILE]
+    resnet-studio install-desktop [--remove]
 
 Exit status: 0 success; 1 a training run that failed; 2 bad usage or bad input (one
-line on stderr, no traceback); 130 a training run stopped by Ctrl+C or SIGTERM.
+line on stderr, no traceback); 130 a training run stopped by Ctrl+C, SIGTERM or SIGHUP.
 The parser (parser.py) needs no torch, so `--help` is quick; the commands
 (commands.py, train.py) import the engine when they run.
 """

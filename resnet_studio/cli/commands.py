@@ -12,9 +12,18 @@ import json
 import sys
 from pathlib import Path
 
-from .console import EXIT_OK, UsageError, note, print_depths, print_evaluation, print_predictions
+from .console import (
+    EXIT_OK,
+    UsageError,
+    narrow_architecture_table,
+    note,
+    print_depths,
+    print_evaluation,
+    print_predictions,
+    terminal_width,
+)
 
-__all__ = ["gui", "predict", "evaluate", "info", "demo_data", "export"]
+__all__ = ["gui", "predict", "evaluate", "info", "demo_data", "export", "install_desktop"]
 
 CAM_MAX_SIDE = 1024  # overlays of big photos are written at most this wide or high
 
@@ -62,6 +71,10 @@ def predict(args) -> int:
         for result in predictor.iter_predict(files, topk=args.topk, batch_size=args.batch_size):
             results.append(result)
             bar.update(1)
+    if not any(r.ok for r in results):  # nothing was predicted: bad input, not a result
+        first = results[0]
+        others = f" (none of the other {len(results) - 1} file(s) could be read either)" if len(results) > 1 else ""
+        raise UsageError(f"no image to predict: {first.path}: {first.error}{others}")
 
     if args.csv:
         try:
@@ -192,8 +205,12 @@ def info(args) -> int:
     desc = architecture.describe_depth(args.depth, args.image_size, args.classes, args.trainable)
     if args.json:
         print(json.dumps(desc, indent=2, default=str))
-    else:
-        print(architecture.format_table(desc))
+        return EXIT_OK
+    table = architecture.format_table(desc)
+    width = terminal_width()
+    if width and max(map(len, table.splitlines())) > width:  # it would wrap: the narrow layout
+        table = narrow_architecture_table(desc, width)
+    print(table)
     return EXIT_OK
 
 
@@ -230,4 +247,20 @@ def export(args) -> int:
     else:
         note(result.summary())
         print(result.path, flush=True)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- install-desktop
+
+
+def install_desktop(args) -> int:
+    from .. import desktop
+
+    if args.remove:
+        done = desktop.remove()
+        print(f"removed {done.entry} and {done.icon}" if done.changed else f"nothing to remove: {done.entry} is not there")
+        return EXIT_OK
+    done = desktop.install()
+    state = "added to" if done.changed else "already in"
+    print(f"{state} the application menu: {done.entry} (runs {' '.join(done.command)}; icon {done.icon})")
     return EXIT_OK

@@ -12,6 +12,7 @@ import argparse
 
 from .. import __version__
 from ..engine.config import DEMO_IMAGE_SIZE, DEMO_PER_CLASS, DEPTHS, DEVICE_CHOICES, SETTINGS, TRAINABLE_CHOICES, Setting
+from ..installation import install_command
 from . import commands, train
 from .console import EXIT_USAGE, PROG, one_line
 
@@ -125,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         "in FILE.json beside it and in the file's own metadata. The exported model is then run on sample "
         "images next to the PyTorch model: the largest probability difference is reported, and the export "
         "fails (exit 2, nothing written) if the top class ever differs. ONNX needs onnx and onnxruntime "
-        "(pip install 'resnet-studio[export]').",
+        f"({install_command('export', ['onnx', 'onnxruntime'])}).",
     )
     p.add_argument("run_dir", metavar="MODEL", help="a run folder, or its model.safetensors or model.json")
     p.add_argument("--format", choices=("onnx", "torchscript"), required=True, help="file format")
@@ -137,6 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=commands.export)
+
+    p = sub.add_parser(
+        "install-desktop",
+        help="add the studio to the desktop's application menu (Linux)",
+        description="Write a desktop entry and icon for the current user ($XDG_DATA_HOME, or ~/.local/share: "
+        "applications/resnet-studio.desktop and icons/hicolor/scalable/apps/resnet-studio.svg) that start this "
+        "installation's resnet-studio-gui by its full path, so the menu entry works without a virtual environment "
+        "on PATH, and open the photos or folders given to it. Running it again brings the entry up to date.",
+    )
+    p.add_argument("--remove", action="store_true", help="remove the entry and icon it wrote")
+    p.set_defaults(func=commands.install_desktop)
     return parser
 
 

@@ -6,14 +6,17 @@ trainer check them: the first error is one line naming the option, exit 2.
 
 from __future__ import annotations
 
+import errno
+import os
 import signal
+import stat
 import sys
 import threading
 from pathlib import Path
 
 from .console import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, PROG, UsageError, duration, note, one_line
 
-__all__ = ["run", "ConsoleReport", "StopOnSignal"]
+__all__ = ["run", "ConsoleReport", "StopOnSignal", "detach_from_terminal"]
 
 
 def run(args) -> int:
@@ -77,7 +80,8 @@ def _report_ending(finished, report: ConsoleReport, run_dir) -> int:
         if finished.best_val_acc is not None
         else ""
     )
-    note(f"{status} after {finished.epochs_completed} epoch(s){best}")
+    if status != "completed":  # a completed run: the engine's last log line said it ("run completed: ...")
+        note(f"{status} after {finished.epochs_completed} epoch(s){best}")
     if status == "failed":
         message = finished.message or (report.errors[-1] if report.errors else "unknown error")
         for other in report.errors:
@@ -101,6 +105,16 @@ class ConsoleReport:
         self._listed: set[str] = set()  # skipped-file warnings already listed at the start
 
     def __call__(self, event) -> None:
+        try:
+            self._report(event)
+        except OSError as exc:
+            # the terminal went away (closed mid-run: EIO) before SIGHUP was handled: the run goes
+            # on to its end with its output dropped, and StopOnSignal stops it as cancelled
+            if exc.errno != errno.EIO:
+                raise
+            detach_from_terminal()
+
+    def _report(self, event) -> None:
         from ..engine import events
 
         if isinstance(event, events.StepEnd):
@@ -111,9 +125,8 @@ class ConsoleReport:
                 f"epoch {event.epoch}/{event.epochs}  "
                 f"train loss {event.train_loss:.4f} acc {event.train_acc:.1%}  "
                 f"val loss {event.val_loss:.4f} acc {event.val_acc:.1%}  "
-                f"lr {event.lr:.3g}  {event.images_per_sec:.0f} img/s  {event.seconds:.1f} s"
-                + ("  *best" if event.is_best else ""),
-                flush=True,
+                f"lr {event.lr:.3g}  {event.images_per_sec:.0f} img/s  {event.seconds:.1f} s",
+                flush=True,  # a best epoch: the engine's log line says so ("epoch 4: best so far ...")
             )
         elif isinstance(event, events.RunStarted):
             self._started(event)
@@ -129,9 +142,7 @@ class ConsoleReport:
 
     def _started(self, event) -> None:
         self.run_dir = event.run_dir
-        note(f"run folder: {event.run_dir}")
-        if event.start_epoch > 1:
-            note(f"resuming at epoch {event.start_epoch} of {event.epochs}")
+        note(f"run folder: {event.run_dir}")  # a resumed run: the engine logs "resumed from epoch N"
         if event.skipped_files:
             note(f"skipped {len(event.skipped_files)} file(s):")
             for skipped in event.skipped_files:
@@ -162,12 +173,30 @@ class ConsoleReport:
             self.bar = None
 
 
+def detach_from_terminal() -> None:
+    """Send what goes to a terminal that is gone to /dev/null: stdout and stderr, where they
+    are character devices (a terminal), not files or pipes, which still work."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in (sys.__stdout__, sys.__stderr__):
+            try:
+                fd = stream.fileno()
+                if stat.S_ISCHR(os.fstat(fd).st_mode):
+                    os.dup2(devnull, fd)
+            except (AttributeError, OSError, ValueError):
+                continue
+    finally:
+        os.close(devnull)
+
+
 class StopOnSignal:
     """While training: SIGINT (Ctrl+C), SIGTERM and SIGHUP (the terminal went away) ask the
-    run to stop at the next step.
+    run to stop at the next step; after SIGHUP, output to the terminal is dropped.
 
-    A second Ctrl+C interrupts at once. Handlers can only be installed from the main
-    thread; elsewhere (a test runner's thread) they are left alone.
+    A second Ctrl+C interrupts at once. A signal that was ignored when training started
+    (`nohup`, a background job started with SIGINT ignored) stays ignored. Handlers can
+    only be installed from the main thread; elsewhere (a test runner's thread) they are
+    left alone. On the way out, each signal gets back the handler it had before.
     """
 
     def __init__(self, control):
@@ -178,7 +207,7 @@ class StopOnSignal:
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):  # no SIGHUP on Windows
-                if sig is not None:
+                if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
                     self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
@@ -197,4 +226,6 @@ class StopOnSignal:
     def _handle(self, signum, frame) -> None:
         if signum == signal.SIGINT and self.signalled:
             raise KeyboardInterrupt
+        if signum == getattr(signal, "SIGHUP", None):
+            detach_from_terminal()
         self.stop(signum)

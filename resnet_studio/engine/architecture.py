@@ -26,7 +26,7 @@ from .errors import StudioError
 from .errors import describe as describe_error
 from .models import DEPTHS, STAGES, apply_trainable, build_model, frozen_prefixes
 
-__all__ = ["describe", "describe_depth", "format_table", "PAPER_NAMES"]
+__all__ = ["describe", "describe_depth", "format_table", "layer_names", "PAPER_NAMES"]
 
 # The stage names of He et al. (2016), Table 1, beside torchvision's module names.
 PAPER_NAMES = {"stem": "conv1", "layer1": "conv2_x", "layer2": "conv3_x", "layer3": "conv4_x", "layer4": "conv5_x", "head": "fc"}
@@ -118,7 +118,7 @@ def format_table(desc: dict[str, Any]) -> str:
         f"ResNet-{desc['depth']} ({desc.get('block') or '?'}), {desc['image_size']}x{desc['image_size']} input, "
         f"{desc['num_classes']} classes" + (f", trainable: {trainable_part}" if trainable_part else ""),
         f"Parameters: {desc['total_params']:,} ({desc['trainable_params']:,} trainable)   "
-        f"Multiply-adds: {_human(desc['mult_adds'])}",
+        f"Multiply-adds: {_human(desc['mult_adds'])}MACs",  # "4.09 GMACs": the setup panel's and the diagram's unit
         "",
     ]
     header = ("Block", "Type", "Layers", "Stride", "Shortcut", "Output", "Params", "")
@@ -401,15 +401,23 @@ def _human(n: float) -> str:
     return str(int(n))
 
 
-def _layers_text(layers: list[dict]) -> str:
+def layer_names(layers: list[dict], brief: bool = False) -> list[str]:
+    """Each layer of a description as a short name ("conv 3x3/1", "bn", "fc 512->10");
+    `brief` keeps only the convolutions, pools and the classifier (a narrow table)."""
     parts = []
     for layer in layers:
         if layer["kind"] in ("conv", "maxpool"):
             parts.append(f"{layer['kind']} {layer['kernel']}x{layer['kernel']}/{layer['stride']}")
         elif layer["kind"] == "linear":
             parts.append(f"fc {layer['in_channels']}->{layer['out_channels']}")
+        elif brief:
+            continue
         elif layer["kind"] == "batchnorm":
             parts.append("bn")
         else:
             parts.append(layer["kind"])
-    return ", ".join(parts)
+    return parts
+
+
+def _layers_text(layers: list[dict]) -> str:
+    return ", ".join(layer_names(layers))

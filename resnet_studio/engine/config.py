@@ -34,6 +34,7 @@ __all__ = [
     "WEIGHTS_SUFFIXES",
     "DEMO_PER_CLASS",
     "DEMO_IMAGE_SIZE",
+    "DEMO_SCRATCH_IMAGE_SIZE",
     "Setting",
     "SETTINGS",
     "Problem",
@@ -53,6 +54,7 @@ PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
 WEIGHTS_CHOICES = ("imagenet", "none")  # or the path of a state-dict file
 WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth")  # what the file choosers offer; the content decides
 DEMO_PER_CLASS, DEMO_IMAGE_SIZE = 100, 80  # the generated demo dataset: images per class, pixels
+DEMO_SCRATCH_IMAGE_SIZE = 64  # the crop the demo trains at from scratch (no ImageNet weights at hand)
 
 
 def default_lr(optimizer: str, pretrained: bool, batch_size: int = 32) -> float:

@@ -24,6 +24,7 @@ from .events import SkippedFile
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "MIN_PHOTOS_PER_CLASS",
     "DatasetScan",
     "is_image_file",
     "list_image_files",
@@ -262,14 +263,23 @@ def check_image(path: str | os.PathLike) -> str | None:
 # ---------------------------------------------------------------- the dataset
 
 
+#: the fewest photos a class needs when the split is made here: one to train on, one to validate
+MIN_PHOTOS_PER_CLASS = 2
+_FEW_PHOTOS = 10  # below this a class is named in the warnings
+
+
 @dataclass
 class DatasetScan:
+    """A checked photo folder. `problem` says why it cannot be trained on as it is ("" when
+    it can); `left_out` names the class folders without a readable photo (not classes)."""
+
     root: str
     layout: str  # "folders" (split here) or "split" (train/ and val/ given)
     classes: list[str]
     train: list[tuple[str, int]]
     val: list[tuple[str, int]]
     skipped: list[SkippedFile] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -292,17 +302,59 @@ class DatasetScan:
         skipped = f" · {len(self.skipped):,} skipped" if self.skipped else ""
         return f"{len(self.classes)} classes · {self.num_train:,} training · {self.num_val:,} validation{skipped}"
 
+    @property
+    def problem(self) -> str:
+        """Why this folder cannot be trained on ("" when it can), one line. Every class needs a
+        training photo and the validation side at least one photo; when the split is made
+        here, that is at least 2 photos per class (one to train on, one to validate)."""
+        totals = self.class_counts()
+        if self.layout == "folders":
+            few = [c for c in self.classes if totals[c] < MIN_PHOTOS_PER_CLASS]
+            if few:
+                have = "has only 1 photo" if len(few) == 1 else "have only 1 photo each"
+                return (f"{_names(few)} {have}: every class needs at least {MIN_PHOTOS_PER_CLASS} photos "
+                        "(one to train on, one to validate)")
+            return ""
+        trained = Counter(label for _, label in self.train)
+        missing = [c for i, c in enumerate(self.classes) if not trained.get(i)]
+        if missing:
+            return f"{_names(missing)} {'has' if len(missing) == 1 else 'have'} no readable photo in the training folder"
+        if not self.val:
+            return "no readable photo in the validation folder: it needs at least one"
+        return ""
+
+    def warnings(self) -> list[str]:
+        """What may go wrong, a line each: class folders left out, tiny classes, imbalance."""
+        found = []
+        if self.left_out:
+            verb = "has no readable photos and is" if len(self.left_out) == 1 else "have no readable photos and are"
+            found.append(f"{_names(self.left_out)} {verb} left out.")
+        return found + [line for line in (self._few_warning(), self._imbalance_warning()) if line]
+
     def balance_warning(self) -> str:
-        """One line about class imbalance or a tiny class, or "" when the classes look fine."""
+        """One line about tiny classes (every one named) and class imbalance, or "" when the
+        classes look fine."""
+        return " ".join(line for line in (self._few_warning(), self._imbalance_warning()) if line)
+
+    def _few_warning(self) -> str:
+        """The classes with few photos (those `problem` names already left aside)."""
+        totals = self.class_counts()
+        floor = MIN_PHOTOS_PER_CLASS if self.layout == "folders" else 1
+        few = [c for c in self.classes if floor <= totals[c] < _FEW_PHOTOS]
+        if not few:
+            return ""
+        listed = ", ".join(f"{c!r} ({_photos(totals[c])})" for c in few[:_LISTED])
+        more = f" and {len(few) - _LISTED} more" if len(few) > _LISTED else ""
+        return f"Few photos in {listed}{more}: expect rough results."
+
+    def _imbalance_warning(self) -> str:
         totals = self.class_counts()
         if not totals:
             return ""
         small = min(totals, key=totals.get)
         big = max(totals, key=totals.get)
         if totals[small] and totals[big] / totals[small] >= 3:
-            return f"Unbalanced classes: {small!r} has {totals[small]:,} photos, {big!r} has {totals[big]:,}."
-        if totals[small] < 10:
-            return f"{small!r} has only {totals[small]} photos: expect rough results."
+            return f"Unbalanced classes: {small!r} has {_photos(totals[small])}, {big!r} has {_photos(totals[big])}."
         return ""
 
     def examples(self, per_class: int = 4) -> dict[str, list[str]]:
@@ -312,6 +364,21 @@ class DatasetScan:
             if len(bucket) < per_class:
                 bucket.append(path)
         return out
+
+
+_LISTED = 5  # classes named in one line, then "and N more"
+
+
+def _names(classes: Sequence[str]) -> str:
+    """"'a'", "'a' and 'b'", "'a', 'b' and 'c'", "'a', ... 'e' and 3 more"."""
+    quoted = [repr(c) for c in classes[:_LISTED]]
+    if len(classes) > _LISTED:
+        return f"{', '.join(quoted)} and {len(classes) - _LISTED} more"
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
+
+
+def _photos(n: int) -> str:
+    return f"{n:,} photo{'' if n == 1 else 's'}"
 
 
 def class_dirs(folder: Path) -> list[Path]:
@@ -370,8 +437,15 @@ def scan_dataset(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
+    strict: bool = True,
 ) -> DatasetScan:
-    """Find, check and split a photo folder. Raises DataError with a one-line reason."""
+    """Find, check and split a photo folder. Raises DataError with a one-line reason.
+
+    A class folder without a readable photo is left out (`left_out`, and listed in `skipped`
+    with the reason), as long as 2 classes remain. With `strict` (what training uses), a
+    folder that cannot be trained on raises DataError with its `problem`; without it, the
+    scan is returned and `problem` says why (the window lists the classes and the reason).
+    """
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(f"data folder not found: {root}")
@@ -387,11 +461,13 @@ def scan_dataset(
         train_items = _collect(train_dir, classes, skipped)
         val_items = _collect(val_dir, classes, skipped)
         layout = "split"
+        folders = [train_dir / c if (train_dir / c).is_dir() else val_dir / c for c in classes]
     else:
         classes = [d.name for d in class_dirs(root)]
         train_items = _collect(root, classes, skipped)
         val_items = []
         layout = "folders"
+        folders = [root / c for c in classes]
     if not classes:
         loose = [p for p in root.iterdir() if is_image_file(p)]
         hint = " (the images must be in one subfolder per class)" if loose else ""
@@ -405,24 +481,33 @@ def scan_dataset(
     val_items = [it for it in val_items if it[0] not in bad]
 
     counts = Counter(label for _, label in train_items + val_items)
-    empty = [c for i, c in enumerate(classes) if counts.get(i, 0) == 0]
-    if len(classes) < 2:
-        raise DataError(f"only one class ({classes[0]!r}) in {root}: at least 2 class subfolders are needed")
-    if empty:
-        more = f" (and {len(empty) - 1} more classes)" if len(empty) > 1 else ""
-        raise DataError(f"class {empty[0]!r} has no readable image{more}")
+    kept = [i for i in range(len(classes)) if counts.get(i, 0)]
+    left_out = [classes[i] for i in range(len(classes)) if not counts.get(i, 0)]
+    if not kept:
+        raise DataError(f"no readable images in {root}")
+    if len(kept) < 2:
+        empty = f"; {_names(left_out)} {'has' if len(left_out) == 1 else 'have'} none" if left_out else ""
+        raise DataError(
+            f"only one class ({classes[kept[0]]!r}) with photos in {root}{empty}: at least 2 class subfolders are needed"
+        )
+    if left_out:  # the classes with photos, numbered afresh; the empty folders said once, as skipped
+        new_label = {old: new for new, old in enumerate(kept)}
+        train_items = [(p, new_label[label]) for p, label in train_items]
+        val_items = [(p, new_label[label]) for p, label in val_items]
+        skipped.extend(
+            SkippedFile(str(folders[i]), "no readable photos in this class folder: the class is left out")
+            for i in range(len(classes)) if not counts.get(i, 0)
+        )
+        classes = [classes[i] for i in kept]
     if layout == "split":
-        train_counts = Counter(label for _, label in train_items)
-        missing = [c for i, c in enumerate(classes) if not train_counts.get(i)]
-        if missing:
-            raise DataError(f"class {missing[0]!r} has no readable image in {train_dir.name}/")
-        if not val_items:
-            raise DataError(f"no readable images in {val_dir}")
         train, val = sorted(train_items), sorted(val_items)
     else:
         train, val = _stratified_split(train_items, len(classes), val_split, seed)
     skipped.sort(key=lambda s: s.path)
-    return DatasetScan(str(root), layout, classes, train, val, skipped)
+    scan = DatasetScan(str(root), layout, classes, train, val, skipped, left_out)
+    if strict and scan.problem:
+        raise DataError(scan.problem)
+    return scan
 
 
 def _check_all(paths: Sequence[str], progress, workers) -> dict[str, str]:

@@ -92,10 +92,10 @@ def missing_packages(fmt: str) -> list[str]:
 
 
 def install_hint(packages: Sequence[str]) -> str:
-    return (
-        f"ONNX export needs {' and '.join(packages)}: install with "
-        f"python -m pip install 'resnet-studio[export]' (or: python -m pip install {' '.join(packages)})"
-    )
+    """How to install what ONNX export lacks, into this installation (a checkout or a package)."""
+    from ..installation import install_command
+
+    return f"ONNX export needs {' and '.join(packages)}: install with {install_command('export', packages)}"
 
 
 # ---------------------------------------------------------------- exporting

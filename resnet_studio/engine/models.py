@@ -39,6 +39,8 @@ __all__ = [
     "state_dict_mismatch",
     "check_weights_file",
     "imagenet_state_dict",
+    "imagenet_weights_path",
+    "imagenet_weights_cached",
     "imagenet_categories",
     "depth_summary",
 ]
@@ -84,8 +86,8 @@ def _spec(depth: int) -> DepthSpec:
 def depth_summary(depth: int, image_size: int = 224) -> dict:
     """Parameter count, compute and ImageNet top-1 of a depth, from torchvision's metadata.
 
-    GFLOPs (multiply-adds) scale with the image area; the figure is torchvision's own
-    224 px measurement scaled to `image_size`.
+    "gflops" holds GMACs (billions of multiply-adds, as torchvision counts them); they
+    scale with the image area: torchvision's own 224 px figure scaled to `image_size`.
     """
     w = _spec(depth).default_weights
     meta = w.meta
@@ -111,6 +113,21 @@ def _weights_file_name(weights: tvm.WeightsEnum) -> str:
 
 def _hub_checkpoint_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def imagenet_weights_path(depth: int) -> Path:
+    """Where torch keeps (or would download) the ImageNet weights of a depth."""
+    return _hub_checkpoint_dir() / _weights_file_name(_spec(depth).default_weights)
+
+
+def imagenet_weights_cached(depth: int) -> bool:
+    """Whether the ImageNet weights of a depth are in torch's cache: a run from them starts
+    without a download. Looks at the file only (never downloads, never reads it)."""
+    try:
+        path = imagenet_weights_path(depth)
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def imagenet_state_dict(depth: int, progress: bool = True) -> dict[str, torch.Tensor]:

@@ -37,6 +37,7 @@ __all__ = [
     "default_demo_dir",
     "new_run_dir",
     "list_runs",
+    "newest_completed_run",
     "read_metrics",
     "read_json",
     "write_split",
@@ -44,6 +45,11 @@ __all__ = [
     "resume_config",
     "MetricsWriter",
     "clean_orphaned_temp_files",
+    "NAME",
+    "MAX_NAME_LENGTH",
+    "set_display_name",
+    "check_removable",
+    "delete_run",
 ]
 
 CONFIG = "config.json"
@@ -53,6 +59,8 @@ SUMMARY = "summary.json"
 MODEL = "model.safetensors"
 MODEL_META = "model.json"
 CHECKPOINT = "checkpoint.pt"
+NAME = "name.json"  # the name the user gave the run (History > Rename); the folder keeps its own
+MAX_NAME_LENGTH = 120
 SPLIT_FORMAT = "resnet-studio-split"
 
 
@@ -188,6 +196,7 @@ class RunRecord:
     created: str = ""  # ISO time the run started
     has_model: bool = False
     has_checkpoint: bool = False
+    given_name: str = ""  # the name the user gave the run (name.json), "" when none
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> RunRecord:
@@ -205,6 +214,7 @@ class RunRecord:
             created=str(config.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S", started)),
             has_model=(path / MODEL).is_file(),
             has_checkpoint=(path / CHECKPOINT).is_file(),
+            given_name=_read_given_name(path),
         )
 
     @staticmethod
@@ -216,6 +226,11 @@ class RunRecord:
     @property
     def name(self) -> str:
         return Path(self.path).name
+
+    @property
+    def display_name(self) -> str:
+        """What the run is called where it is shown: the name the user gave it, else its folder's name."""
+        return self.given_name or self.name
 
     @property
     def depth(self) -> int | None:
@@ -318,6 +333,12 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[RunRecord]:
     return found
 
 
+def newest_completed_run(runs_dir: str | os.PathLike | None = None) -> RunRecord | None:
+    """The newest run that completed and saved a model (what the window predicts with at
+    start), or None. Reads only."""
+    return next((r for r in list_runs(runs_dir) if r.status == "completed" and r.has_model), None)
+
+
 def clean_orphaned_temp_files(folder: str | os.PathLike) -> list[Path]:
     """Delete the temporary files a killed writer left in a run folder (or in every run
     folder of a runs folder). Only the studio's own `.<name>.tmp-<pid>` files whose
@@ -349,7 +370,8 @@ def resume_config(run_dir: str | os.PathLike, *, epochs: int | None = None, data
     """The settings to resume a run with: its own, from its config.json, checked.
 
     Only the number of epochs may change (`epochs`); `data_dir` fills in a config that
-    has none. Raises StudioError naming the folder or file when the run cannot resume.
+    has none. Raises StudioError naming the folder or file when the run cannot resume, and
+    when it already trained the epochs asked for (summary.json's epochs_completed): nothing to do.
     """
     run_dir = Path(run_dir).expanduser()
     name = run_dir.name or str(run_dir)
@@ -371,6 +393,10 @@ def resume_config(run_dir: str | os.PathLike, *, epochs: int | None = None, data
         saved["epochs"] = epochs
     if not saved.get("data_dir"):
         raise StudioError(f"{CONFIG} of {name} has no data_dir: give the data folder too")
+    done, asked = _read_json_or_empty(run_dir / SUMMARY).get("epochs_completed"), saved.get("epochs")
+    if type(done) is int and type(asked) is int and 0 < done and asked <= done:  # resuming would train nothing
+        why = f"its {done} epochs" if asked == done else f"{done} epochs; {asked} epochs is fewer"
+        raise StudioError(f"{name} already trained {why}: nothing to do (give more than {done} epochs to train more)")
     return TrainConfig.from_saved(saved, f"{CONFIG} of {name}")
 
 
@@ -413,3 +439,72 @@ def _ends_with_newline(path: Path) -> bool:
     with open(path, "rb") as f:
         f.seek(-1, os.SEEK_END)
         return f.read(1) == b"\n"
+
+
+# ---------------------------------------------------------------- naming and removing a run
+
+
+def _clean_name(name: str) -> str:
+    """One line of at most MAX_NAME_LENGTH characters, without control characters."""
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in str(name)).split())
+    return text[:MAX_NAME_LENGTH].rstrip()
+
+
+def _read_given_name(run_dir: Path) -> str:
+    data = _read_json_or_empty(run_dir / NAME) if (run_dir / NAME).is_file() else {}
+    name = data.get("name")
+    return _clean_name(name) if isinstance(name, str) else ""
+
+
+def set_display_name(run_dir: str | os.PathLike, name: str) -> str:
+    """Give a run a name to be shown by (kept in its NAME file; the folder is not renamed, so
+    every path to it stays valid). An empty name removes it: the folder's name shows again.
+    Returns the name kept (tidied to one line). Raises StudioError for a folder that is not a run."""
+    run_dir = Path(run_dir)
+    if not RunRecord.is_run_folder(run_dir):
+        raise StudioError(f"not a run folder: {run_dir}")
+    text = _clean_name(name)
+    if not text or text == run_dir.name:
+        (run_dir / NAME).unlink(missing_ok=True)
+        return ""
+    io.atomic_write_json(run_dir / NAME, {"name": text})
+    return text
+
+
+def check_removable(run_dir: str | os.PathLike, runs_dir: str | os.PathLike, *,
+                    training: str | os.PathLike | None = None) -> Path:
+    """The run folder to remove, when it may be removed: a run folder (its own, not a link)
+    directly inside `runs_dir`, not the run `training` now, and no run whose process is still
+    writing it (status "running"). Raises StudioError saying why not otherwise."""
+    path = Path(run_dir).expanduser()
+    name = path.name or str(path)
+    if path.is_symlink():
+        raise StudioError(f"{name} is a link, not a run folder: remove it in the file manager")
+    if not RunRecord.is_run_folder(path):
+        raise StudioError(f"{name} is not a run folder (it has no {CONFIG}): nothing was removed")
+    try:
+        inside = path.resolve().parent == Path(runs_dir).expanduser().resolve()
+    except OSError:
+        inside = False
+    if not inside:
+        raise StudioError(f"{path} is not in the runs folder {runs_dir}: only runs there are removed")
+    if training is not None and os.path.normpath(os.path.abspath(training)) == os.path.normpath(os.path.abspath(path)):
+        raise StudioError(f"{name} is training now: stop it first")
+    if RunRecord.load(path).status == "running":
+        raise StudioError(f"{name} is still training (in another window or on the command line): stop it first")
+    return path.resolve()
+
+
+def delete_run(run_dir: str | os.PathLike, runs_dir: str | os.PathLike, *,
+               training: str | os.PathLike | None = None) -> None:
+    """Delete a run folder for good (where there is no trash to move it to), after
+    `check_removable`. A folder that holds photos is refused: the studio never deletes a photo."""
+    import shutil
+
+    from .data import IMAGE_EXTENSIONS
+
+    path = check_removable(run_dir, runs_dir, training=training)
+    photos = [p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and not p.is_dir()]
+    if photos:
+        raise StudioError(f"{path.name} holds photos ({photos[0].name}): move them out first; nothing was removed")
+    shutil.rmtree(path)

@@ -1,8 +1,10 @@
 """Start the studio: QApplication, style, icon, the main window, the event loop.
 
 `run()` is the GUI entry point (`python main.py`, `resnet-studio` with no arguments,
-the `resnet-studio-gui` script). torch is not imported before the window is shown:
-the main window loads it in the background.
+the `resnet-studio-gui` script). It first checks, without Qt, that the window can open
+(platform_check.py: the X11 libraries Qt needs, a display): if not, one line on stderr
+and exit status 2, instead of Qt's abort. torch is not imported before the window is
+shown: the main window loads it in the background.
 
 RESNET_STUDIO_EXIT_AFTER_SHOW=1 prints how long the window took to appear (from the
 start of the process) and quits: a start-up smoke test.
@@ -63,7 +65,14 @@ def create_application(argv: list[str] | None = None):
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Open ResNet Studio and run until its window closes; returns the exit status."""
+    """Open ResNet Studio and run until its window closes; returns the exit status (2, with
+    one line on stderr, when the window cannot open on this machine)."""
+    from . import platform_check
+
+    reason = platform_check.problem(argv=sys.argv if argv is None else argv)
+    if reason:
+        print(f"resnet-studio: error: {reason}", file=sys.stderr, flush=True)
+        return 2
     from PySide6.QtCore import QTimer
 
     app = create_application(argv)
@@ -100,7 +109,8 @@ def install_signal_handlers(app, window):
     """Ctrl+C in the terminal closes the window like Ctrl+Q (asking first mid-run).
     SIGTERM (a logout, a shutdown, `kill`) and SIGHUP (the terminal went away) do not ask:
     a run in progress stops at its next step and keeps its checkpoint, then the studio
-    quits. Returns the timer that lets Python run the handlers while Qt's loop waits."""
+    quits. A signal the studio was started with ignored (`nohup`, a background job) stays
+    ignored. Returns the timer that lets Python run the handlers while Qt's loop waits."""
     from PySide6.QtCore import QTimer
 
     def terminate(*_) -> None:
@@ -108,10 +118,12 @@ def install_signal_handlers(app, window):
         window.close()
         app.quit()
 
-    signal.signal(signal.SIGINT, lambda *_: window.close())
-    signal.signal(signal.SIGTERM, terminate)
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, terminate)
+    handlers = {signal.SIGINT: lambda *_: window.close(), signal.SIGTERM: terminate}
+    if hasattr(signal, "SIGHUP"):  # not on Windows
+        handlers[signal.SIGHUP] = terminate
+    for sig, handler in handlers.items():
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, handler)
     heartbeat = QTimer(window)
     heartbeat.timeout.connect(lambda: None)
     heartbeat.start(250)

@@ -17,8 +17,8 @@ import gc
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtCore import QByteArray, QRect, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QPainter
 from PySide6.QtWidgets import (
     QApplication,
     QLabel,
@@ -26,23 +26,27 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QSplitter,
+    QStatusBar,
+    QStyle,
+    QStyleOption,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from resnet_studio import __version__
+from resnet_studio import __version__, desktop
 from resnet_studio.engine import runs as engine_runs
 
 from . import format as fmt
 from .data.tab import DataTab
 from .history.panel import RunsPanel
 from .scanner import DatasetScanner
+from .session import ResumeOffer, offer_weights_choices, weights_unavailable
 from .setup.panel import SetupPanel
 from .state import StudioState
 from .tasks import TaskGroup
 from .train.tab import TrainTab
-from .widgets import local_paths
+from .widgets import local_paths, open_folder
 from .worker import TrainingController
 
 __all__ = ["MainWindow", "ORGANIZATION", "APPLICATION", "app_settings", "TAB_NAMES"]
@@ -59,6 +63,7 @@ TAB_TIPS = (
     "Past runs: open their curves and models, resume or compare them",
 )
 ARCHITECTURE = 2
+ERROR_MESSAGE_MS = 30_000  # an error stays in the status bar this long, unless a newer message replaces it
 
 
 def app_settings() -> QSettings:
@@ -103,6 +108,48 @@ class _Placeholder(QWidget):
         layout.addStretch(2)
 
 
+class _StatusBar(QStatusBar):
+    """The window's status bar: a message longer than the room it has ends in "…", and the
+    whole of it is the bar's tooltip (a plain QStatusBar cuts it off)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messageChanged.connect(lambda _message: self._sync())
+
+    def shown_message(self) -> str:
+        """The message as it is drawn: elided to the room left of the permanent widgets."""
+        return self.fontMetrics().elidedText(self.currentMessage(), Qt.TextElideMode.ElideRight, self._message_rect().width())
+
+    def _message_rect(self) -> QRect:
+        right = self.width() - 12  # as QStatusBar lays its message out: up to the first permanent widget
+        for child in self.children():
+            if isinstance(child, QWidget) and child.isVisible():
+                right = min(right, child.x() - 2)
+        return QRect(6, 0, max(0, right - 6), self.height())
+
+    def _sync(self) -> None:
+        message = self.currentMessage()
+        self.setToolTip(message if message and self.shown_message() != message else "")
+        self.update()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._sync()
+
+    def paintEvent(self, event) -> None:
+        shown = self.shown_message()
+        if shown == self.currentMessage():
+            super().paintEvent(event)
+            return
+        painter = QPainter(self)
+        option = QStyleOption()
+        option.initFrom(self)
+        self.style().drawPrimitive(QStyle.PrimitiveElement.PE_PanelStatusBar, option, painter, self)
+        painter.setPen(self.palette().windowText().color())
+        flags = Qt.AlignmentFlag.AlignLeading | Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextSingleLine
+        painter.drawText(self._message_rect(), flags, shown)
+
+
 class MainWindow(QMainWindow):
     """ResNet Studio's window. `ready` is emitted once every tab is built (torch loaded)."""
 
@@ -119,6 +166,7 @@ class MainWindow(QMainWindow):
         self._tasks = TaskGroup()
         self._loaded_label = ""
         self._dialogs: list = []  # export and compare windows this window opened
+        self._run_config = None  # the settings of the run started last (None: a resumed run)
 
         self.state = StudioState(self)
         self.controller = TrainingController(self)
@@ -150,8 +198,19 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([380, 900])
-        self.setCentralWidget(self.splitter)
+        self.resume_offer = ResumeOffer(self._settings)  # "Resume the interrupted run?" over everything
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        offer_row = QVBoxLayout()  # hidden with the banner: no gap then
+        offer_row.setContentsMargins(10, 8, 10, 4)
+        offer_row.addWidget(self.resume_offer)
+        column.addLayout(offer_row)
+        column.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
 
+        self.setStatusBar(_StatusBar())
         self.engine_label = QLabel("Loading PyTorch…")
         self.engine_label.setContentsMargins(8, 0, 8, 0)
         self.statusBar().addPermanentWidget(self.engine_label)
@@ -165,6 +224,7 @@ class MainWindow(QMainWindow):
                               receiver=self, name="warm-up")
         else:
             self._on_engine_loaded(_warm_up_engine(None))
+        self._start_session()
 
     # ================================================================ construction
 
@@ -206,6 +266,9 @@ class MainWindow(QMainWindow):
             action(view_menu, f"&{name}", lambda checked=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
 
         help_menu = bar.addMenu("&Help")
+        if desktop.supported():  # a freedesktop.org desktop entry: Linux
+            self.desktop_entry_action = action(help_menu, "Add to Application &Menu", self._add_to_application_menu, None,
+                                               "Start ResNet Studio from the desktop's application menu, and open photos with it")
         action(help_menu, "&About ResNet Studio", self._about).setMenuRole(QAction.MenuRole.AboutRole)
 
     def _connect(self) -> None:
@@ -217,7 +280,9 @@ class MainWindow(QMainWindow):
         state.runChanged.connect(self._on_run_change)
         state.modelChanged.connect(self._on_model_change)
         state.modelFailed.connect(lambda _run, message: self._report_error(message))
+        state.modelFailed.connect(lambda _run, _message: self.predict_tab.expect_model(""))  # it will not come
         self.train_tab.startRequested.connect(self.start_training)
+        self.train_tab.runSettingsChanged.connect(self.setup_panel.show_run_settings)
         c.runningChanged.connect(state.set_running)
         c.pausedChanged.connect(lambda _paused: self._update_actions())
         c.runStarted.connect(self._on_run_started)
@@ -227,8 +292,11 @@ class MainWindow(QMainWindow):
         c.memoryFallback.connect(self._on_memory_fallback)
         self.runs_panel.openRequested.connect(self.open_run)
         self.runs_panel.resumeRequested.connect(lambda path: self.start_training(resume_dir=path))
+        self.resume_offer.resumeRequested.connect(lambda path: self.start_training(resume_dir=path))
+        c.runningChanged.connect(lambda running: running and self.resume_offer.dismiss())  # a run goes: no offer
         self.runs_panel.compareRequested.connect(self.compare_runs)
         self.runs_panel.exportRequested.connect(self.export_model)
+        self.runs_panel.runsDeleted.connect(self._on_runs_deleted)
         self.evaluate_tab.exportRequested.connect(self.export_model)
         self.scanner.errorChanged.connect(lambda error: error and status.showMessage(error, 8000))
         self._on_setup_change(state.blocker)
@@ -286,7 +354,7 @@ class MainWindow(QMainWindow):
             if resume_dir:
                 config = engine_runs.resume_config(resume_dir)  # the engine decides whether it can resume
                 record = engine_runs.RunRecord.load(resume_dir)
-                title = f"resuming {record.name}"
+                title = record.display_name  # the tab says it resumes while it runs, not after
             else:
                 if not self.setup_panel.is_valid():
                     self.statusBar().showMessage(self.setup_panel.validation_message() or "The setup is not complete yet.", 6000)
@@ -300,6 +368,7 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.train_tab)
         if self.architecture_view is not None:
             self.architecture_view.clear_block_stats()
+        self._run_config = None if resume_dir else config
         self.controller.start(config, resume_dir=resume_dir)
         self.statusBar().showMessage("Preparing the run…")
         return True
@@ -317,6 +386,7 @@ class MainWindow(QMainWindow):
         """Load a run's model in the background for the Predict tab."""
         name = Path(run_dir).name
         if self.state.load_model(run_dir):
+            self.predict_tab.expect_model(name)  # no ImageNet model meanwhile; the photos stay
             self.statusBar().showMessage(f"Loading the model of {name}…")
         else:
             self.statusBar().showMessage(f"{name} has no saved model yet (no epoch finished).", 8000)
@@ -412,6 +482,7 @@ class MainWindow(QMainWindow):
 
     def _on_run_started(self, event) -> None:
         self.statusBar().showMessage(f"Training on {event.device}: run folder {event.run_dir}", 10000)
+        self.runs_panel.set_training_run(event.run_dir)  # not offered for deletion while it trains
         self.runs_panel.mark_stale()
 
     def _on_epoch_end(self, event) -> None:
@@ -439,13 +510,41 @@ class MainWindow(QMainWindow):
 
     def _on_run_failed(self, message: str) -> None:
         self.runs_panel.refresh()
-        self.statusBar().showMessage(f"Training failed: {message}")
+        if weights_unavailable(self._run_config, message):  # offline: the window's words and two ways on
+            offer_weights_choices(self.train_tab.banner, self._run_config.depth, self._train_from_scratch,
+                                  self.setup_panel.choose_weights_file)
+            message = "the ImageNet weights could not be downloaded"
+        # for a while (the Train tab keeps it in its banner and log); the next message replaces it
+        self.statusBar().showMessage(f"Training failed: {message}", ERROR_MESSAGE_MS)
+
+    def _train_from_scratch(self) -> None:
+        self.setup_panel.train_from_scratch()
+        self.start_training()
+
+    def _start_session(self) -> None:
+        """The newest completed run's model for Predict (ImageNet's only when there is none); the
+        newest run, if it was cut off, is offered for resuming once."""
+        try:
+            newest = engine_runs.newest_completed_run()
+            self.resume_offer.check()
+        except OSError:  # an unreadable runs folder: History says so; the window opens all the same
+            newest = None
+        if newest is not None and self.state.predictor is None:
+            self.load_model(newest.path)
 
     def _on_run_change(self, run_dir: str) -> None:
         """The current run changed (opened, or just trained): its model for the Predict and Evaluate tabs."""
         if run_dir and not self._closed:
             self.load_model(run_dir)
             self.evaluate_tab.set_run(run_dir)
+
+    def _on_runs_deleted(self, run_dirs: list) -> None:
+        """History removed these run folders: the tabs stop following them (a loaded model stays loaded)."""
+        gone = {os.path.normpath(str(d)) for d in run_dirs}
+        if self.evaluate_tab.run_dir() and os.path.normpath(self.evaluate_tab.run_dir()) in gone:
+            self.evaluate_tab.set_run(None)
+        if self.state.run_dir and os.path.normpath(self.state.run_dir) in gone:
+            self.state.set_run(None)
 
     def _on_model_change(self, predictor, label: str) -> None:
         if self._closed or predictor is None:
@@ -454,7 +553,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Model {label} loaded: drop images on the Predict tab to classify them.", 8000)
 
     def _report_error(self, message: str) -> None:
-        self.statusBar().showMessage(message, 15000)
+        self.statusBar().showMessage(message, ERROR_MESSAGE_MS)
         self.train_tab.append_log("error", message)
 
     def _update_actions(self) -> None:
@@ -469,7 +568,18 @@ class MainWindow(QMainWindow):
     def _open_runs_folder(self) -> None:
         folder = engine_runs.default_runs_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        open_folder(folder, self)
+
+    def _add_to_application_menu(self) -> None:
+        """Help > Add to Application Menu: `resnet-studio install-desktop` (desktop.py)."""
+        from resnet_studio.engine.errors import StudioError
+
+        try:
+            done = desktop.install()
+        except StudioError as exc:
+            self._report_error(f"Cannot add ResNet Studio to the application menu: {exc}")
+            return
+        self.statusBar().showMessage(f"ResNet Studio is in the application menu ({done.entry}).", 8000)
 
     def _about(self) -> None:
         QMessageBox.about(
@@ -491,22 +601,27 @@ class MainWindow(QMainWindow):
 
     # ================================================================ drag and drop
 
+    # taken as a copy, whatever the source proposes: a file manager doing a Move would delete the files
+
     def dragEnterEvent(self, event) -> None:
         if local_paths(event.mimeData()):
-            event.acceptProposedAction()
+            event.setDropAction(Qt.DropAction.CopyAction)
+            event.accept()
         else:
             event.ignore()
 
     def dragMoveEvent(self, event) -> None:
         if local_paths(event.mimeData()):
-            event.acceptProposedAction()
+            event.setDropAction(Qt.DropAction.CopyAction)
+            event.accept()
 
     def dropEvent(self, event) -> None:
         paths = local_paths(event.mimeData())
         if not paths:
             event.ignore()
             return
-        event.acceptProposedAction()
+        event.setDropAction(Qt.DropAction.CopyAction)
+        event.accept()
         self.open_paths(paths)
 
     def open_paths(self, paths: list[str]) -> None:

@@ -3,7 +3,8 @@
 `DatasetScanner` holds the folder, runs the engine's scan off the UI thread (the
 latest request wins), creates the demo data when asked, and publishes each result to
 the studio state (`state.set_scan`). The setup panel and the Data tab show what it
-says and hand it the folders people choose; neither scans anything itself.
+says and hand it the folders people choose; neither scans anything itself. A folder that
+cannot be trained on is published too: the classes are listed and `scan.problem` says why.
 
 The split settings (validation share, seed) are the setup's: a change of them rescans
 after a short pause, so a spin box being stepped does not start a scan per step.
@@ -31,13 +32,19 @@ RESCAN_DELAY_MS = 450
 def _scan(task, root: str, val_split: float, seed: int):
     from resnet_studio.engine.data import scan_dataset
 
-    return scan_dataset(root, val_split=val_split, seed=seed, progress=lambda done, total: task.report((done, total)))
+    # not strict: a folder that cannot be trained on is still listed, with the reason (scan.problem)
+    return scan_dataset(
+        root, val_split=val_split, seed=seed, progress=lambda done, total: task.report((done, total)), strict=False
+    )
 
 
-def _make_demo(task, out_dir: str) -> str:
+def _make_demo(task, out_dir: str) -> tuple[str, dict[int, bool]]:
+    """The demo folder, and for each depth whether its ImageNet weights are at hand (no download)."""
+    from resnet_studio.engine import models
     from resnet_studio.engine.demo import make_demo_dataset
 
-    return str(make_demo_dataset(out_dir, reuse=True, check=task.check))
+    folder = str(make_demo_dataset(out_dir, reuse=True, check=task.check))
+    return folder, {depth: models.imagenet_weights_cached(depth) for depth in models.DEPTHS}
 
 
 class DatasetScanner(QObject):
@@ -48,6 +55,8 @@ class DatasetScanner(QObject):
     progress = Signal(int, int)  # files checked, files in all
     folderChanged = Signal(str)
     errorChanged = Signal(str)
+    #: the demo dataset is ready (just before it is scanned): {depth: its ImageNet weights are cached}
+    demoReady = Signal(object)
 
     def __init__(self, state: StudioState, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -111,7 +120,7 @@ class DatasetScanner(QObject):
             _make_demo,
             self.folder,
             receiver=self,
-            on_result=self.set_folder,
+            on_result=self._on_demo,
             on_error=lambda message: self._finish(None, f"Could not create the demo dataset: {message}"),
         )
 
@@ -150,6 +159,11 @@ class DatasetScanner(QObject):
         return self._tasks.shutdown(timeout_ms)
 
     # ------------------------------------------------------------ results
+
+    def _on_demo(self, result: tuple[str, dict[int, bool]]) -> None:
+        folder, cached = result
+        self.demoReady.emit(cached)
+        self.set_folder(folder)
 
     def _finish(self, scan, error: str) -> None:
         self._set_busy("")

@@ -24,6 +24,7 @@ __all__ = [
     "StatTile",
     "muted_label",
     "local_paths",
+    "open_folder",
     "palette_colors",
     "css",
 ]
@@ -257,3 +258,27 @@ def local_paths(mime) -> list[str]:
     if mime is None or not mime.hasUrls():
         return []
     return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
+
+
+def open_folder(path, parent: QWidget | None = None) -> bool:
+    """Show a folder in the desktop's file manager ("Open run folder", "Show in folder").
+
+    Where nothing can open it (no file manager or xdg-open: QDesktopServices.openUrl says False),
+    one line says so with the path, which goes to the clipboard: in the status bar of a main
+    window (for 15 s, as the window reports errors), else in a message box over the dialog.
+    Returns whether it opened."""
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QDesktopServices, QGuiApplication
+    from PySide6.QtWidgets import QMainWindow, QMessageBox
+
+    folder = str(path)
+    if QDesktopServices.openUrl(QUrl.fromLocalFile(folder)):
+        return True
+    QGuiApplication.clipboard().setText(folder)
+    message = f"Nothing on this system can open folders (no file manager); the path is on the clipboard: {folder}"
+    window = parent.window() if parent is not None else None
+    if isinstance(window, QMainWindow):
+        window.statusBar().showMessage(message, 15000)
+    else:
+        QMessageBox.information(window, "Show folder", message)
+    return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -91,3 +92,27 @@ def tiny_train():
 def python_cmd():
     """`python -m resnet_studio ARGS...` as a subprocess argument list."""
     return lambda *args: [sys.executable, "-m", "resnet_studio", *map(str, args)]
+
+
+def _default_signal_handlers() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+@pytest.fixture(scope="session")
+def as_from_a_terminal():
+    """Popen(preexec_fn=...): the child starts with SIGINT, SIGTERM and SIGHUP at their defaults,
+    as from a terminal, even when pytest itself was started with them ignored (a background
+    job, nohup, some CI runners): an ignored signal is inherited, and the studio leaves it ignored."""
+    return _default_signal_handlers
+
+
+@pytest.fixture
+def ctrl_c_reaches_the_process():
+    """SIGINT handled as in a process started from a terminal, for the test, when pytest was
+    started with it ignored; the handler it had is put back afterwards."""
+    before = signal.getsignal(signal.SIGINT)
+    if before is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)

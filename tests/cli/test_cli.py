@@ -14,7 +14,7 @@ import pytest
 
 from resnet_studio import __version__
 from resnet_studio.cli import train as cli_train
-from resnet_studio.engine import events, models, runs
+from resnet_studio.engine import architecture, events, models, runs
 
 
 def assert_usage_error(code, out, err, *needles):
@@ -159,9 +159,11 @@ def test_train_completes_and_prints_the_run_folder_last(trained_run, demo_dir):
     assert "Traceback" not in err
 
 
-def test_sigint_stops_cleanly_with_checkpoint(run_cli, demo_dir, tmp_path, tiny_train, monkeypatch):
-    """Ctrl+C during training ends the run as cancelled, keeps the checkpoint, exits 130."""
+def test_sigint_stops_cleanly_with_checkpoint(run_cli, demo_dir, tmp_path, tiny_train, monkeypatch, ctrl_c_reaches_the_process):
+    """Ctrl+C during training ends the run as cancelled, keeps the checkpoint, exits 130,
+    and gives SIGINT back the handler it had before."""
     report = cli_train.ConsoleReport.__call__
+    before = signal.getsignal(signal.SIGINT)
 
     def press_ctrl_c_after_epoch_1(self, event):
         report(self, event)
@@ -178,7 +180,7 @@ def test_sigint_stops_cleanly_with_checkpoint(run_cli, demo_dir, tmp_path, tiny_
     assert summary["epochs_completed"] in (1, 2)
     assert (run_dir / "checkpoint.pt").is_file() and (run_dir / "model.safetensors").is_file()
     assert "--resume" in err
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is before  # the handler that was there before
 
     # and the run continues from its checkpoint
     monkeypatch.setattr(cli_train.ConsoleReport, "__call__", report)
@@ -188,6 +190,44 @@ def test_sigint_stops_cleanly_with_checkpoint(run_cli, demo_dir, tmp_path, tiny_
     assert out.splitlines()[0].startswith(f"epoch {summary['epochs_completed'] + 1}/3")
     summary = runs.read_json(run_dir / "summary.json")
     assert summary["status"] == "completed" and summary["epochs_completed"] == 3
+
+
+def test_signals_ignored_at_the_start_stay_ignored_and_the_others_get_their_handlers_back():
+    """`nohup resnet-studio train ...` must survive the terminal closing, and a background job
+    started with SIGINT ignored must not stop on the foreground's Ctrl+C."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        stopper = cli_train.StopOnSignal(types.SimpleNamespace(stop=lambda: None))
+        with stopper:
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) == stopper._handle
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def test_resume_with_no_more_epochs_to_train_says_so(run_cli, trained_run, tmp_path):
+    """A finished 10-epoch run resumed with --epochs 3 (or without --epochs) has nothing to do: one
+    line saying so, exit 2, the run folder untouched (the engine's resume decision)."""
+    run_dir = tmp_path / trained_run[0].name
+    shutil.copytree(trained_run[0], run_dir)
+    for name, key in ((runs.SUMMARY, "epochs_completed"), (runs.CONFIG, "epochs")):
+        values = runs.read_json(run_dir / name)
+        values[key] = 10
+        (run_dir / name).write_text(json.dumps(values))
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    assert_usage_error(*run_cli(["train", "--resume", run_dir, "--epochs", "3"]),
+                       f"{run_dir.name} already trained 10 epochs; 3 epochs is fewer: nothing to do",
+                       "give more than 10 epochs to train more")
+    assert_usage_error(*run_cli(["train", "--resume", run_dir]), "already trained its 10 epochs: nothing to do")
+    assert_usage_error(*run_cli(["train", "--resume", run_dir, "--epochs", "10"]), "already trained its 10 epochs")
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
 
 
 def test_resume_needs_a_run_folder(run_cli, tmp_path):
@@ -205,11 +245,11 @@ def test_keyboard_interrupt_that_escapes_still_exits_130(run_cli, demo_dir, tmp_
     assert "Traceback" not in err
 
 
-def test_sigterm_in_a_real_process(python_cmd, subprocess_env, demo_dir, tmp_path, tiny_train):
+def test_sigterm_in_a_real_process(python_cmd, subprocess_env, demo_dir, tmp_path, tiny_train, as_from_a_terminal):
     """SIGTERM ends the run as cancelled with its checkpoint; exit status 130; no traceback."""
     proc = subprocess.Popen(
         python_cmd("train", demo_dir, *tiny_train, "--epochs", "200", "--out", tmp_path / "runs"),
-        env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_from_a_terminal,
     )
     try:
         lines = []
@@ -297,6 +337,19 @@ def test_predict_bad_inputs(run_cli, trained_run, demo_dir, tmp_path):
     assert_usage_error(*run_cli(["predict", not_a_run, image]))
 
 
+def test_predict_with_no_image_among_the_paths_is_bad_input(run_cli, trained_run, tmp_path):
+    """Only files that are not images: nothing was predicted, so not a success (exit 2, one line),
+    and nothing is written."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(b"not a png either")
+    assert_usage_error(*run_cli(["predict", trained_run[0], notes]), "no image to predict", "notes.txt")
+    code, out, err = run_cli(["predict", trained_run[0], notes, fake, "--json", "--csv", tmp_path / "out.csv"])
+    assert_usage_error(code, out, err, "no image to predict", "other 1 file(s)")
+    assert out == "" and not (tmp_path / "out.csv").exists()
+
+
 def test_predict_refuses_a_booby_trapped_model(run_cli, booby_trap, demo_dir, tmp_path):
     evil, marker = booby_trap
     image = demo_dir / "rings" / "rings_000.png"
@@ -336,7 +389,7 @@ def test_info_all_depths_json(run_cli):
 def test_info_table(run_cli):
     code, out, _ = run_cli(["info", "--image-size", "112"])
     assert code == 0
-    assert all(str(d) in out for d in (18, 34, 50, 101, 152)) and "GFLOPs" in out
+    assert all(str(d) in out for d in (18, 34, 50, 101, 152)) and "GMACs" in out
 
 
 def test_info_one_depth(run_cli):
@@ -347,6 +400,26 @@ def test_info_one_depth(run_cli):
     assert desc["num_classes"] == 3 and desc["trainable_part"] == "head"
     code, out, _ = run_cli(["info", "--depth", "18", "--image-size", "64"])
     assert code == 0 and "18" in out
+
+
+@pytest.mark.parametrize("depth", [18, 152])
+@pytest.mark.parametrize("trainable", ["all", "head"])
+def test_info_fits_an_80_column_terminal(run_cli, monkeypatch, depth, trainable):
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run_cli(["info", "--depth", depth, "--trainable", trainable])
+    lines = out.rstrip("\n").splitlines()
+    assert code == 0 and max(map(len, lines)) <= 80, max(lines, key=len)
+    desc = architecture.describe_depth(depth, trainable=trainable)
+    for stage in desc["stages"]:
+        assert all(any(line.startswith(f"  {b['name']} ") for line in lines) for b in stage["blocks"])
+    assert f"{desc['total_params']:,}" in out and "Multiply-adds" in out
+    assert ("frozen" in out) == (trainable != "all")
+    # wide enough, or not a terminal: the engine's whole table, as it is
+    monkeypatch.setenv("COLUMNS", "200")
+    assert run_cli(["info", "--depth", depth, "--trainable", trainable])[1].rstrip("\n") == architecture.format_table(desc)
+    monkeypatch.delenv("COLUMNS")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
+    assert run_cli(["info", "--depth", depth, "--trainable", trainable])[1].rstrip("\n") == architecture.format_table(desc)
 
 
 def test_demo_data(run_cli, tmp_path):

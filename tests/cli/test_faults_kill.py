@@ -6,15 +6,19 @@ After every kill: the checkpoint on disk loads (weights only) and is a completed
 epoch's, metrics.jsonl reads (a torn last line is skipped) and nothing in it is past
 what the resume keeps. After the last resume: the run has exactly the epochs asked
 for, each epoch's line once and the steps numbered without gap or repeat, and no
-temporary file is left.
+temporary file is left. Closing the terminal mid-run (a real pty, hung up) cancels the run.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
 import random
 import signal
 import subprocess
+import termios
 import time
 from pathlib import Path
 
@@ -190,11 +194,12 @@ def test_a_temporary_file_from_a_killed_writer_is_cleaned_on_resume(trained_run,
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "sighup"])
-def test_a_signal_stops_at_the_next_step_with_a_checkpoint(sig, kill_data, tmp_path, python_cmd, subprocess_env):
+def test_a_signal_stops_at_the_next_step_with_a_checkpoint(sig, kill_data, tmp_path, python_cmd, subprocess_env,
+                                                           as_from_a_terminal):
     runs_dir = tmp_path / "runs"
     proc = subprocess.Popen(
         python_cmd("train", kill_data, *TRAIN, "--out", runs_dir),
-        env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_from_a_terminal,
     )
     _wait_for(proc, lambda: _run_folder(runs_dir) is not None, "the run folder")
     run_dir = _run_folder(runs_dir)
@@ -214,3 +219,46 @@ def test_a_signal_stops_at_the_next_step_with_a_checkpoint(sig, kill_data, tmp_p
     assert state["epoch"] == 1
     assert not _temp_files(run_dir)
     assert f"train --resume {run_dir}" in err
+
+
+def test_closing_the_terminal_mid_run_ends_it_cancelled_with_its_checkpoint(kill_data, tmp_path, python_cmd, subprocess_env):
+    """The terminal window is closed (or the ssh connection drops) while a run trains: the kernel
+    hangs the terminal up, so every write to it fails (EIO), and sends SIGHUP. The run stops at
+    the next step as cancelled with its checkpoint (exit 130), not as failed on the first write."""
+    master, slave = pty.openpty()
+
+    def own_terminal() -> None:  # a session of its own, with this pty as its controlling terminal
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    runs_dir = tmp_path / "runs"
+    proc = subprocess.Popen(
+        python_cmd("train", kill_data, *TRAIN, "--epochs", "50", "--out", runs_dir),
+        env=subprocess_env, stdin=slave, stdout=slave, stderr=slave, preexec_fn=own_terminal,
+    )
+    os.close(slave)
+    try:
+        seen = b""
+        deadline = time.monotonic() + DEADLINE_S
+        while b"epoch 1/50" not in seen and time.monotonic() < deadline:
+            try:
+                seen += os.read(master, 4096)
+            except OSError:
+                break
+        assert b"epoch 1/50" in seen, seen.decode(errors="replace")[-2000:]
+    finally:
+        os.close(master)  # the terminal goes away
+    try:
+        code = proc.wait(timeout=DEADLINE_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    run_dir = _run_folder(runs_dir)
+    summary = runs.read_json(run_dir / runs.SUMMARY)
+    assert (code, summary["status"]) == (130, "cancelled"), [r.get("message") for r in _lines(run_dir) if r.get("event") == "log"]
+    assert 1 <= summary["epochs_completed"] < 50
+    assert checkpoint.load_checkpoint(run_dir)["epoch"] == summary["epochs_completed"]
+    assert not (run_dir / "error.log").exists()

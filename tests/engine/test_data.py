@@ -1,5 +1,6 @@
 import io
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,10 +60,20 @@ def test_extensions_in_any_case_and_nested_folders(tmp_path):
         (lambda r: r.mkdir(), "no class subfolders"),
         (lambda r: (r / "a").mkdir(parents=True) or (r / "b").mkdir(), "no images found"),
         (lambda r: make_class_folder(r, {"only": 3}), "only one class"),
-        (lambda r: make_class_folder(r, {"a": 3}) and (r / "b").mkdir(), "class 'b' has no readable image"),
+        (lambda r: make_class_folder(r, {"a": 3}) and (r / "b").mkdir(), r"only one class \('a'\) with photos .*'b' has none"),
         (
             lambda r: make_class_folder(r, {"a": 3}) and (r / "b").mkdir() or (r / "b" / "x.jpg").write_bytes(b""),
-            "class 'b' has no readable image",
+            "only one class",
+        ),
+        (lambda r: make_class_folder(r, {"a": 1, "b": 1}), "'a' and 'b' have only 1 photo each: every class needs at least 2"),
+        (lambda r: make_class_folder(r, {"a": 5, "b": 1}), "'b' has only 1 photo: every class needs at least 2 photos"),
+        (
+            lambda r: make_class_folder(r / "train", {"a": 3, "b": 2}) and (r / "val").mkdir(),
+            "no readable photo in the validation",
+        ),
+        (
+            lambda r: make_class_folder(r / "train", {"a": 3}) and make_class_folder(r / "val", {"a": 1, "b": 1}),
+            "'b' has no readable photo in the training folder",
         ),
         (lambda r: write_image(r / "loose.png"), "one subfolder per class"),
     ],
@@ -73,6 +84,55 @@ def test_unusable_folders_give_one_line_errors(tmp_path, setup, message):
     with pytest.raises(DataError, match=message) as info:
         data.scan_dataset(root)
     assert "\n" not in str(info.value)
+
+
+def test_one_photo_per_class_is_listed_with_the_reason_when_not_strict(tmp_path):
+    root = make_class_folder(tmp_path / "d", {"a": 1, "b": 1, "c": 4})
+    scan = data.scan_dataset(root, strict=False)
+    assert scan.classes == ["a", "b", "c"] and scan.class_counts() == {"a": 1, "b": 1, "c": 4}
+    assert scan.problem == (
+        "'a' and 'b' have only 1 photo each: every class needs at least 2 photos (one to train on, one to validate)"
+    )
+    assert not any("'a'" in w or "'b'" in w for w in scan.warnings() if "Few photos" in w)  # said once, as the problem
+    assert data.scan_dataset(make_class_folder(tmp_path / "ok", {"a": 2, "b": 2})).problem == ""
+
+
+def test_an_empty_class_folder_is_left_out_and_reported(tmp_path):
+    root = make_class_folder(tmp_path / "d", {"dogs": 12, "owls": 12})
+    (root / "cats").mkdir()
+    (root / "mice").mkdir()
+    (root / "mice" / "broken.jpg").write_bytes(b"not a jpeg")
+    scan = data.scan_dataset(root)
+    assert scan.classes == ["dogs", "owls"] and scan.left_out == ["cats", "mice"]
+    assert {label for _, label in scan.train + scan.val} == {0, 1}  # numbered over the classes kept
+    assert scan.class_counts() == {"dogs": 12, "owls": 12}
+    assert scan.warnings() == ["'cats' and 'mice' have no readable photos and are left out."]
+    reasons = {Path(s.path).name: s.reason for s in scan.skipped}
+    assert "the class is left out" in reasons["cats"] and "the class is left out" in reasons["mice"]
+    assert "not an image" in reasons["broken.jpg"]
+    assert scan.problem == ""
+
+    (root / "mice" / "broken.jpg").unlink()
+    make_class_folder(root, {"mice": 12})
+    again = data.scan_dataset(root)
+    assert again.warnings() == ["'cats' has no readable photos and is left out."]
+
+
+def test_the_warnings_name_every_small_class_in_the_right_number():
+    scan = data.DatasetScan(
+        "/d", "split", ["a", "b", "c", "d"],
+        [("/d/train/a/1.png", 0), ("/d/train/b/1.png", 1), ("/d/train/b/2.png", 1)]
+        + [(f"/d/train/c/{i}.png", 2) for i in range(3)] + [(f"/d/train/d/{i}.png", 3) for i in range(30)],
+        [("/d/val/d/1.png", 3)],
+    )
+    assert scan.problem == ""
+    few, unbalanced = scan.warnings()
+    assert few == "Few photos in 'a' (1 photo), 'b' (2 photos), 'c' (3 photos): expect rough results."
+    assert unbalanced == "Unbalanced classes: 'a' has 1 photo, 'd' has 31 photos."
+    assert scan.balance_warning() == f"{few} {unbalanced}"
+    many = data.DatasetScan("/d", "split", list("abcdefg"), [(f"/d/{c}.png", i) for i, c in enumerate("abcdefg")], [("/x", 6)])
+    assert many.warnings()[0].startswith("Few photos in 'a' (1 photo), 'b' (1 photo), 'c'")
+    assert "and 2 more" in many.warnings()[0]
 
 
 # ---------------------------------------------------------------- bad files

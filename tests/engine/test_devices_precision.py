@@ -32,9 +32,9 @@ ENGINE = Path(devices.__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
-def batch64_data(tmp_path_factory):
-    """2 classes x 90 images: 144 for training, two batches of 64 per epoch."""
-    return make_class_folder(tmp_path_factory.mktemp("b64") / "data", {"a": 90, "b": 90}, size=20)
+def batch32_data(tmp_path_factory):
+    """2 classes x 24 images: 38 for training, one batch of 32 per epoch."""
+    return make_class_folder(tmp_path_factory.mktemp("b32") / "data", {"a": 24, "b": 24}, size=20)
 
 
 # ---------------------------------------------------------------- which precision
@@ -118,7 +118,7 @@ def test_feature_bank_positions_are_made_on_the_device_not_copied_from_a_tempora
 
 
 def _prepared(data, tmp_path, **kw) -> Trainer:
-    config = tiny_config(data, tmp_path / "runs", batch_size=64, image_size=16, precision="fp16", **kw)
+    config = tiny_config(data, tmp_path / "runs", batch_size=32, image_size=16, precision="fp16", **kw)
     trainer = Trainer(config)
     trainer._prepare()
     # a modest scale, so the first step is not skipped as an overflow and changes the weights
@@ -185,7 +185,7 @@ POINTS = [("forward", False), ("backward", False), ("unscale", True), ("scaler s
 
 @pytest.mark.parametrize("where, measure", POINTS)
 def test_out_of_memory_anywhere_in_a_step_ends_with_the_weights_of_an_uninterrupted_step(
-    batch64_data, tmp_path, monkeypatch, where, measure
+    batch32_data, tmp_path, monkeypatch, where, measure
 ):
     """fp16 with its gradient scaler, every layer training (batch norm included): a step
     that runs out of memory at any point and is retried in two pieces ends exactly where
@@ -193,43 +193,43 @@ def test_out_of_memory_anywhere_in_a_step_ends_with_the_weights_of_an_uninterrup
     scaler's record, a failure after unscale_ applied gradients still multiplied by the
     scale (or refused with "unscale_() has already been called"); before the running
     statistics were put back, the failed attempt's pieces had already moved them."""
-    trainer = _prepared(batch64_data, tmp_path)
+    trainer = _prepared(batch32_data, tmp_path)
     batch = next(trainer._batches(training=True))  # its augmentation is drawn once, for the whole batch
     start = _state(trainer)
 
-    trainer._train_memory.piece = 32  # the reference: two pieces of 32, no error
+    trainer._train_memory.piece = 16  # the reference: two pieces of 16, no error
     trainer._train_step(batch, measure)
     reference = _state(trainer)
     assert not torch.equal(reference["model"]["fc.weight"], start["model"]["fc.weight"])  # the step was taken
 
     _put_back(trainer, start)
-    trainer._train_memory.piece = None  # the whole batch fails once, then runs as two pieces of 32
+    trainer._train_memory.piece = None  # the whole batch fails once, then runs as two pieces of 16
     once = _inject(where, trainer, monkeypatch)
     trainer._train_step(batch, measure)
-    assert once.fired and trainer._train_memory.piece == 32
+    assert once.fired and trainer._train_memory.piece == 16
     for name, value in trainer.model.state_dict().items():
         torch.testing.assert_close(value, reference["model"][name], rtol=1e-5, atol=1e-6, msg=name)
     assert trainer.scaler.state_dict()["scale"] == reference["scaler"]["scale"]
 
 
-def test_out_of_memory_in_augmentation_is_recovered_in_a_run(batch64_data, tmp_path, monkeypatch):
+def test_out_of_memory_in_augmentation_is_recovered_in_a_run(batch32_data, tmp_path, monkeypatch):
     """The crops are made inside the fallback: a batch whose augmentation runs out of
     memory goes on in pieces instead of ending the run."""
     once = Once(fastdata._crop_resize)
     monkeypatch.setattr(fastdata, "_crop_resize", once)
-    result = Trainer(tiny_config(batch64_data, tmp_path / "runs", batch_size=64, image_size=16, epochs=1)).run()
+    result = Trainer(tiny_config(batch32_data, tmp_path / "runs", batch_size=32, image_size=16, epochs=1)).run()
     assert once.fired and result.status == "completed", result.message
 
 
 # ---------------------------------------------------------------- fp16 diagnostics
 
 
-def test_skipped_fp16_steps_leave_the_gradient_norms_finite_and_the_schedule_quiet(batch64_data, tmp_path, monkeypatch):
+def test_skipped_fp16_steps_leave_the_gradient_norms_finite_and_the_schedule_quiet(batch32_data, tmp_path, monkeypatch):
     """A step the scaler skips (inf gradients) is left out of the epoch's block gradient
     norms, and the schedule goes on without torch's "lr_scheduler.step() before
     optimizer.step()" warning, even when the very first steps are skipped."""
     rec = Recorder()
-    config = tiny_config(batch64_data, tmp_path / "runs", batch_size=16, image_size=16, epochs=1, precision="fp16")
+    config = tiny_config(batch32_data, tmp_path / "runs", batch_size=8, image_size=16, epochs=1, precision="fp16")
     trainer = Trainer(config, [rec])
     trainer.grad_stats_every = 1
     real_prepare = trainer._prepare

@@ -83,7 +83,8 @@ def test_a_disagreeing_export_fails_and_leaves_nothing(model_dir, tmp_path, monk
 
 def test_missing_onnx_runtime_says_how_to_install(model_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(export, "missing_packages", lambda fmt: ["onnxruntime"])
-    with pytest.raises(StudioError, match=r"pip install 'resnet-studio\[export\]'"):
+    hint = r"ONNX export needs onnxruntime: install with .+ -m pip install (-e .+\[export\]|onnxruntime)"
+    with pytest.raises(StudioError, match=hint):
         export.export_model(model_dir, "onnx", tmp_path / "m.onnx")
     with pytest.raises(StudioError, match="unknown export format"):
         export.export_model(model_dir, "tflite")

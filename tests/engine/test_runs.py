@@ -106,3 +106,64 @@ def test_resuming_is_decided_once(tmp_path):
     with pytest.raises(StudioError, match="has no data_dir"):
         runs.resume_config(bare)
     assert runs.resume_config(bare, data_dir="/given").data_dir == "/given"
+
+
+# ---------------------------------------------------------------- naming and removing
+
+
+def test_a_display_name_round_trips_and_the_folder_keeps_its_own(tmp_path):
+    folder = _run(tmp_path / "runs" / "20261122-101500-photos-resnet34")
+    assert runs.RunRecord.load(folder).display_name == folder.name and runs.RunRecord.load(folder).given_name == ""
+    assert runs.set_display_name(folder, "  baseline,\nlr 0.01  ") == "baseline, lr 0.01"
+    record = runs.RunRecord.load(folder)
+    assert (record.display_name, record.name, record.path) == ("baseline, lr 0.01", folder.name, str(folder))
+    assert json.loads((folder / runs.NAME).read_text()) == {"name": "baseline, lr 0.01"}
+    assert [r.display_name for r in runs.list_runs(folder.parent)] == ["baseline, lr 0.01"]
+    assert len(runs.set_display_name(folder, "x" * 500)) == runs.MAX_NAME_LENGTH
+    assert runs.set_display_name(folder, "   ") == "" and not (folder / runs.NAME).exists()  # back to the folder's name
+    assert runs.RunRecord.load(folder).display_name == folder.name
+    (folder / runs.NAME).write_text("[1, 2")  # damaged: reads as no name
+    assert runs.RunRecord.load(folder).display_name == folder.name
+    with pytest.raises(StudioError, match="not a run folder"):
+        runs.set_display_name(tmp_path, "photos")
+
+
+def test_only_a_run_folder_inside_the_runs_folder_may_be_removed(tmp_path):
+    root = tmp_path / "runs"
+    done = _run(root / "done", summary={"status": "completed"})
+    assert runs.check_removable(done, root) == done.resolve()
+    outside = _run(tmp_path / "elsewhere" / "run", summary={"status": "completed"})
+    nested = _run(done / "inner", summary={"status": "completed"})
+    photos = tmp_path / "photos"
+    (photos / "cat").mkdir(parents=True)
+    for folder, words in ((outside, "not in the runs folder"), (nested, "not in the runs folder"),
+                          (photos, "not a run folder"), (root, "not a run folder")):
+        with pytest.raises(StudioError, match=words):
+            runs.check_removable(folder, root)
+    link = root / "link"
+    link.symlink_to(outside, target_is_directory=True)
+    with pytest.raises(StudioError, match="is a link"):
+        runs.check_removable(link, root)
+    with pytest.raises(StudioError, match="training now"):
+        runs.check_removable(done, root, training=str(root / "." / "done"))
+    live = _run(root / "live", summary={"status": "running", "pid": os.getpid()})
+    with pytest.raises(StudioError, match="still training"):
+        runs.check_removable(live, root)
+
+
+def test_delete_removes_the_run_folder_and_nothing_else(tmp_path):
+    root = tmp_path / "runs"
+    keep = _run(root / "keep", summary={"status": "completed"})
+    gone = _run(root / "gone", summary={"status": "failed"})
+    data = tmp_path / "photos" / "cat"
+    data.mkdir(parents=True)
+    (data / "1.jpg").write_bytes(b"jpeg")
+    (gone / "data").symlink_to(data.parent, target_is_directory=True)  # a link inside: removed, not followed
+    runs.delete_run(gone, root)
+    assert not gone.exists() and keep.is_dir() and (data / "1.jpg").is_file()
+    with pytest.raises(StudioError):
+        runs.delete_run(data.parent, root)
+    (keep / "photo.PNG").write_bytes(b"png")  # the studio never deletes a photo
+    with pytest.raises(StudioError, match="holds photos"):
+        runs.delete_run(keep, root)
+    assert (keep / "photo.PNG").is_file()

@@ -284,3 +284,63 @@ def test_a_resumed_run_stopped_at_once_still_counts_its_epochs(tiny_demo, tmp_pa
     assert again.status == "cancelled" and again.epochs_completed == 1
     assert runs.read_json(f"{first.run_dir}/summary.json")["epochs_completed"] == 1
     assert checkpoint.load_checkpoint(first.run_dir)["epoch"] == 1
+
+
+# ---------------------------------------------------------------- the log's lines about a run
+
+
+def _log_lines(run_dir) -> list[str]:
+    return [r["message"] for r in runs.read_metrics(run_dir) if r["event"] == "log"]
+
+
+def test_the_log_says_when_a_model_is_saved_when_a_run_resumed_and_when_it_completed(tiny_demo, tmp_path, capsys):
+    """The best model saved, "resumed from epoch N" and "run completed: ...": once each, in
+    metrics.jsonl, to the listeners (the window) and in what the command line prints."""
+    from resnet_studio.cli.train import ConsoleReport, _report_ending
+    from resnet_studio.engine.train.callbacks import duration_words
+
+    rec = Recorder()
+    first = Trainer(tiny_config(tiny_demo, tmp_path, epochs=2, lr=0.02), [rec]).run()
+    assert first.status == "completed"
+    best = [e for e in rec.of(EpochEnd) if e.is_best]
+    saved = [f"epoch {e.epoch}: best so far (val {e.val_acc:.1%}), model saved" for e in best]
+    logged = _log_lines(first.run_dir)
+    assert [line for line in logged if "best so far" in line] == saved
+    assert [m.message for m in rec.of(LogMessage) if "best so far" in m.message] == saved
+    assert not any(line.startswith("resumed") for line in logged)
+    assert logged[-1] == (f"run completed: 2 epochs in {duration_words(runs.RunRecord(first.run_dir).seconds())}, "
+                          f"best val {first.best_val_acc:.1%} at epoch {first.best_epoch}")
+
+    # the time before the resume counts: each of the two epochs took 100 s, say
+    metrics = runs.read_metrics(first.run_dir)
+    for row in metrics:
+        if row["event"] == "epoch":
+            row["seconds"] = 100.0
+    (tmp_path / first.run_dir.rsplit("/", 1)[-1] / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in metrics))
+    capsys.readouterr()
+    report = ConsoleReport()
+    again = Trainer(tiny_config(tiny_demo, tmp_path, epochs=3), [report], resume_dir=first.run_dir).run()
+    code = _report_ending(again, report, again.run_dir)
+    assert again.status == "completed" and code == 0
+    logged = _log_lines(again.run_dir)
+    assert logged.count("resumed from epoch 2: continuing with epoch 3 of 3") == 1
+    complete = [line for line in logged if line.startswith("run completed")]
+    assert len(complete) == 2 and complete[-1] == logged[-1]  # the first run's, then this one's
+    assert complete[-1].startswith("run completed: 3 epochs in 3 min 2") and complete[-1].endswith(
+        f"best val {again.best_val_acc:.1%} at epoch {again.best_epoch}")
+
+    printed = capsys.readouterr()
+    lines = (printed.out + printed.err).splitlines()
+    for line in ("resumed from epoch 2: continuing with epoch 3 of 3", complete[-1]):
+        assert lines.count(line) == 1, (line, lines)
+    assert not any("resuming at epoch" in line or "completed after" in line or "*best" in line for line in lines)
+    after_resume = logged[logged.index("resumed from epoch 2: continuing with epoch 3 of 3"):]
+    for line in [line for line in after_resume if "best so far" in line]:
+        assert lines.count(line) == 1
+
+
+def test_duration_words():
+    from resnet_studio.engine.train.callbacks import duration_words
+
+    words = [duration_words(s) for s in (0.4, 12.3, 60, 192, 3600, 3725)]
+    assert words == ["0 s", "12 s", "1 min", "3 min 12 s", "1 h", "1 h 2 min"]

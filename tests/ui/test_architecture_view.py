@@ -157,3 +157,122 @@ def test_an_impossible_choice_is_shown_not_raised(view):
     assert view.description() is None and view.drawn_blocks() == []
     view.show_depth(18, 224, 10, "all")
     assert len(view.drawn_blocks()) == 8 + 2
+
+
+# ---------------------------------------------------------------- issue 13: splitter, columns, fit, wheel, wording
+
+
+def _wheel(widget, dy: int, modifiers=Qt.KeyboardModifier.NoModifier) -> None:
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    pos = QPointF(widget.width() / 2, widget.height() / 2)
+    event = QWheelEvent(pos, widget.mapToGlobal(pos), QPoint(0, 0), QPoint(0, dy), Qt.MouseButton.NoButton, modifiers,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+
+
+def _cut_columns(view: ArchitectureView) -> list[str]:
+    """Cells of the details table whose text is wider than their column (the layer names may elide)."""
+    tree = view._details.tree
+    fm = tree.fontMetrics()
+    header = tree.header()
+    cut = []
+    rows = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+    rows += [r.child(j) for r in list(rows) for j in range(r.childCount())]
+    for row in rows:
+        for col in range(1, header.count()):
+            if fm.horizontalAdvance(row.text(col)) + 4 > header.sectionSize(col):
+                cut.append(row.text(col))
+    if header.length() > tree.viewport().width() + 1:
+        cut.append(f"table {header.length()} px wide in {tree.viewport().width()} px")
+    return cut
+
+
+def test_clicking_blocks_leaves_the_splitter_where_the_user_put_it(view, qtbot):
+    view.show_depth(152, 448, 10, "all")
+    qtbot.wait(50)
+    before = view._splitter.sizes()
+    assert before[1] >= view._details.minimumWidth()
+    gv = view._view
+    for name in ("layer2.0", "layer3.0", "head", "stem"):
+        gv.centerOn(view.block_rect(name).center())
+        qtbot.mouseClick(gv.viewport(), Qt.MouseButton.LeftButton, pos=gv.mapFromScene(view.block_rect(name).center()))
+        assert view.selected_block() == name
+        assert view._splitter.sizes() == before, name
+        assert _cut_columns(view) == [], name
+    view._splitter.setSizes([sum(before) - 700, 700])  # the user drags it
+    moved = view._splitter.sizes()
+    view.select_block("layer4.0")
+    view.select_block(None)
+    assert view._splitter.sizes() == moved
+
+
+def test_the_details_numbers_are_never_cut_off_even_at_the_narrowest(view):
+    view.show_depth(152, 448, 1000, "all")
+    view._splitter.setSizes([10_000, 1])  # as narrow as the splitter lets it be
+    assert view._splitter.sizes()[1] == view._details.minimumWidth()
+    for name in (None, "stem", "layer1.0", "layer3.7", "layer4.0", "head"):
+        view.select_block(name)
+        assert _cut_columns(view) == [], name
+    widths = view._details.column_widths()
+    view.select_block("layer2.0")
+    assert view._details.column_widths() == widths  # a selection changes no width
+
+
+def test_fit_to_window_keeps_text_readable_and_scrolls_a_long_network(view, qtbot):
+    from PySide6.QtGui import QFontInfo
+
+    from resnet_studio.ui.architecture.diagram import MAX_FIT_SCALE, READABLE_TEXT_PX
+
+    gv = view._view
+    text_px = QFontInfo(gv.fonts.normal).pixelSize()
+    view.show_depth(152, 224, 10, "all")
+    view._expand_button.click()  # 50 blocks: far taller than the view
+    assert gv.auto_fit and gv.transform().m11() * text_px >= READABLE_TEXT_PX - 0.01
+    assert gv.verticalScrollBar().maximum() > 0 and gv.verticalScrollBar().value() == gv.verticalScrollBar().minimum()
+    assert gv.mapToScene(gv.viewport().rect()).boundingRect().contains(view.block_rect("stem"))  # it starts at the top
+    gv.verticalScrollBar().setValue(gv.verticalScrollBar().maximum() // 2)
+    view.resize(view.width() - 40, view.height())  # a resize refits, and keeps the place
+    qtbot.wait(20)
+    assert gv.verticalScrollBar().value() > 0
+    view.resize(1400, 1100)
+    view.show_depth(18, 224, 10, "all")  # a short network: whole, not blown up
+    qtbot.wait(20)
+    assert gv.readable_scale() <= gv.transform().m11() <= MAX_FIT_SCALE
+    assert gv.mapToScene(gv.viewport().rect()).boundingRect().contains(gv.scene().itemsBoundingRect())
+
+
+def test_the_wheel_scrolls_and_ctrl_wheel_zooms(view):
+    gv = view._view
+    view.show_depth(152, 224, 10, "all")
+    view._expand_button.click()
+    scale, bar = gv.transform().m11(), gv.verticalScrollBar()
+    _wheel(gv.viewport(), -120)  # one notch down
+    assert gv.transform().m11() == scale and bar.value() > bar.minimum() and gv.auto_fit
+    scrolled = bar.value()
+    _wheel(gv.viewport(), 120, Qt.KeyboardModifier.ControlModifier)
+    assert gv.transform().m11() > scale and not gv.auto_fit
+    zoomed = gv.transform().m11()
+    _wheel(gv.viewport(), -120, Qt.KeyboardModifier.ControlModifier)
+    assert gv.transform().m11() < zoomed
+    assert scrolled > 0
+
+
+def test_compute_is_named_multiply_adds_in_gmacs(view):
+    view.show_depth(50, 224, 10, "all")
+    assert "4.09 GMACs" in view._details.title.text() and "multiply-adds" not in view._details.title.text()
+    title = next(i for i in view._view.scene().items() if type(i).__name__ == "TitleItem")
+    assert "GMACs" in title.subtitle
+    view.select_block("layer2.0")
+    assert "MMACs" in view._details.title.text()
+
+
+def test_a_bigger_window_widens_the_diagram_not_the_details(view, qtbot):
+    view.show_depth(50, 224, 10, "all")
+    qtbot.wait(20)
+    details = view._splitter.sizes()[1]
+    view.resize(1800, 900)
+    qtbot.wait(20)
+    assert view._splitter.sizes()[1] == details

@@ -67,7 +67,7 @@ def test_run_is_evaluated_when_the_tab_is_shown(qtbot, tab, tiny_run):
     assert ev.num_images == summary["num_val"] and ev.classes == summary["classes"]
     assert tab.stat_acc.value() == f"{ev.accuracy:.1%}"
     assert "TOP-2 ACCURACY" in [label.text() for label in tab.stat_topk.findChildren(QLabel)]  # StatTile's caption
-    assert "Validation split of demo" in tab.source_label.full_text()
+    assert tab.source_label.text().startswith("Showing: validation split of demo: ")
     # the heatmap holds the confusion matrix, the table one row per class
     assert tab.matrix.classes == ev.classes and tab.matrix.counts.tolist() == ev.confusion
     assert tab.class_model.rowCount() == 4
@@ -169,7 +169,7 @@ def test_gallery_selection_shows_grad_cam_and_folder_evaluation(qtbot, tab, tiny
     tab.evaluate_folder(str(data))
     qtbot.waitUntil(lambda: not tab.is_busy(), timeout=WAIT_MS)
     assert tab.evaluation.num_images == 32 and tab.evaluation.source == "all of demo"
-    assert progress and "All of demo: 32 images" in tab.source_label.full_text()
+    assert progress and tab.source_label.text().startswith("Showing: all of demo: 32 images")
     wait_idle(qtbot, tab)
 
 
@@ -185,9 +185,16 @@ def test_errors_and_cancel(qtbot, tab, tiny_run, tmp_path):
     wait_idle(qtbot, tab)
     (tmp_path / "other" / "zebra").mkdir(parents=True)
     Image.new("RGB", (32, 32)).save(tmp_path / "other" / "zebra" / "z.png")
+    shown = tab.source_label.text()
+    assert shown.startswith("Showing: validation split of demo")
     tab.evaluate_folder(str(tmp_path / "other"))
+    assert "(the previous evaluation)" in tab.source_label.text()  # while it runs, the figures are still the old ones
     qtbot.waitUntil(lambda: not tab.is_busy(), timeout=WAIT_MS)
     assert "none of the class folders" in tab.last_error and tab.banner.isVisible()
+    # the old figures stay, and the caption says whose they are
+    assert tab.stats_widget.isVisible() and tab.evaluation is not None
+    assert tab.source_label.text() == f"Evaluation failed. {shown} (the previous evaluation)"
+    assert "still those of the previous evaluation" in tab.banner.message()
 
 
 def test_export_from_the_tab(qtbot, tab, tiny_run, tmp_path):
@@ -208,3 +215,19 @@ def test_export_from_the_tab(qtbot, tab, tiny_run, tmp_path):
     qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=WAIT_MS)
     assert dialog.result is not None and dialog.result.top1_agree == dialog.result.images_checked
     dialog.close()
+
+
+def test_the_caption_wraps_and_always_says_what_the_figures_are_of(qtbot, tab, tmp_path):
+    tab.resize(640, 700)
+    tab.show()
+    qtbot.waitExposed(tab)
+    ev = _fake_evaluation(tmp_path / "imgs")
+    ev.source = "all of a folder with a long name, " * 4 + "end"
+    tab.show_evaluation(ev)
+    qtbot.wait(20)
+    caption = tab.source_label
+    assert caption.wordWrap() and caption.text().startswith("Showing: all of a folder") and caption.text().endswith("3 classes")
+    assert caption.height() >= caption.heightForWidth(caption.width()) > caption.fontMetrics().height() * 1.5  # whole, on lines
+    tab._on_error("not a folder: /nowhere")  # what a failed "Evaluate on folder…" reports
+    assert tab.source_label.text().startswith("Evaluation failed. Showing: all of a folder")
+    assert tab.stat_images.value() == "6"  # the figures stay, labelled

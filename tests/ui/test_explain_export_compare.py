@@ -14,7 +14,7 @@ import torch
 from resnet_studio.engine import checkpoint, demo, export, models
 from resnet_studio.engine.predict import Predictor
 from resnet_studio.ui.history.compare import CompareView, run_record
-from resnet_studio.ui.history.export_dialog import ExportDialog
+from resnet_studio.ui.history.export_dialog import _CHOICES, ExportDialog
 from resnet_studio.ui.predict.tab import PredictTab
 
 CLASSES = ["checkers", "dots", "rings", "stripes"]
@@ -139,3 +139,44 @@ def test_compare_view_overlays_curves_and_settings(qtbot, tmp_path):
     assert view.table.item(rows["Image size"], 0).font().italic()  # differs between the runs
     for key in ("Model", "Weights", "Learning rate", "Epochs", "Time"):
         assert key in rows
+
+
+def _text_fits(dialog) -> list[str]:
+    """The dialog's visible labels that are cut (shorter than their text needs at their width) or overlap the widget above."""
+    from PySide6.QtWidgets import QLabel
+
+    problems = []
+    layout = dialog.layout()
+    if dialog.height() < layout.totalHeightForWidth(dialog.width()):
+        problems.append(f"dialog {dialog.height()} px high, needs {layout.totalHeightForWidth(dialog.width())}")
+    for label in dialog.findChildren(QLabel):
+        if label.isVisibleTo(dialog) and label.wordWrap() and label.height() < label.heightForWidth(label.width()):
+            problems.append(f"{label.text()[:40]!r}: {label.height()} px of {label.heightForWidth(label.width())}")
+    for key, _name, _file, note in _CHOICES:
+        button = dialog.format_buttons[key]
+        hint = next(label for label in dialog.findChildren(QLabel) if label.text() == note)
+        if hint.geometry().top() < button.geometry().bottom():
+            problems.append(f"the {key} description overlaps its button")
+    return problems
+
+
+def test_export_dialog_grows_to_fit_its_texts(qtbot, model_dir, tmp_path):
+    from types import SimpleNamespace
+
+    dialog = ExportDialog(str(model_dir))
+    qtbot.addWidget(dialog)
+    dialog.resize(dialog.minimumWidth(), 120)  # too short for its texts: it grows back at once
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert _text_fits(dialog) == []
+    deep = tmp_path.joinpath(*[f"folder-{i:02d}" for i in range(12)], "model.torchscript.pt")
+    result = SimpleNamespace(path=str(deep), images_checked=20, top1_agree=20, max_prob_diff=5.55e-17)
+    dialog._on_done(result)  # what a finished export shows: a long path and the measured difference
+    qtbot.wait(20)
+    assert _text_fits(dialog) == []
+    assert dialog.width() <= dialog.minimumWidth() + 1  # the path wraps instead of widening it
+    dialog._on_failed("the exported model's top class differed from PyTorch's on 3 of 20 images; " * 4)
+    qtbot.wait(20)
+    assert _text_fits(dialog) == []
+    dialog.resize(dialog.minimumWidth(), dialog.height())
+    assert dialog.minimumHeight() >= dialog.layout().totalHeightForWidth(dialog.width())  # it cannot be made too short

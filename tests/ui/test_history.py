@@ -11,7 +11,9 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QFile, QSettings, Qt
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QMessageBox
 
 from resnet_studio.engine import runs
 from resnet_studio.ui.history.panel import COLUMNS, RunsPanel
@@ -122,3 +124,149 @@ def test_history_keeps_its_sort_and_refreshes_when_shown(qtbot, runs_dir, temp_s
     other.show()
     qtbot.waitUntil(lambda: len(other.runs()) == 3)
     assert other.tree.topLevelItem(0).text(COLUMNS.index("Best val acc")) == "—"  # none yet: sorted first
+
+
+# ---------------------------------------------------------------- delete, rename, the context menu
+
+
+@pytest.fixture
+def trash(tmp_path, monkeypatch):
+    """QFile.moveToTrash into tmp_path/trash (the system trash is never touched); `trash.calls` lists what it was given.
+    Set `trash.available = False` for a system without a trash."""
+    folder = tmp_path / "trash"
+    folder.mkdir()
+
+    class Trash:
+        calls: list[str] = []
+        available = True
+
+    def move_to_trash(path):
+        Trash.calls.append(str(path))
+        if not Trash.available:
+            return False, ""
+        target = folder / Path(path).name
+        os.rename(path, target)
+        return True, str(target)
+
+    monkeypatch.setattr(QFile, "moveToTrash", staticmethod(move_to_trash))
+    Trash.folder = folder
+    return Trash
+
+
+def _names(panel: RunsPanel) -> list[str]:
+    return [panel.tree.topLevelItem(i).text(0) for i in range(panel.tree.topLevelItemCount())]
+
+
+def test_delete_moves_the_run_folder_to_the_trash(qtbot, runs_dir, trash, questions):
+    panel = RunsPanel(runs_dir)
+    qtbot.addWidget(panel)
+    newer = str(runs_dir / "20261123-090000-photos-resnet34")
+    assert panel.select_run(newer) and panel.delete_button.isEnabled()
+    assert panel.delete_action in panel.tree.actions() and panel.delete_action.shortcut() == QKeySequence.StandardKey.Delete
+    with qtbot.waitSignal(panel.runsDeleted) as deleted:
+        panel.delete_action.trigger()  # the Delete key on the list, and the context menu's Delete
+    assert deleted.args == [[newer]] and trash.calls == [newer]
+    assert (trash.folder / Path(newer).name / runs.CONFIG).is_file() and not Path(newer).exists()
+    assert _names(panel) == ["20261122-101500-photos-resnet34"] and not questions  # the trash needs no question
+    assert "Moved to the trash" in panel.banner.message()
+
+
+def test_without_a_trash_it_asks_then_deletes_only_the_run_folder(qtbot, tmp_path, runs_dir, trash, questions, monkeypatch):
+    trash.available = False
+    photos = tmp_path / "photos" / "cat"
+    photos.mkdir(parents=True)
+    (photos / "1.jpg").write_bytes(b"jpeg")
+    newer = runs_dir / "20261123-090000-photos-resnet34"
+    (newer / "data").symlink_to(photos.parent, target_is_directory=True)  # a link out of the run: not followed
+    panel = RunsPanel(runs_dir)
+    qtbot.addWidget(panel)
+    before = _snapshot(tmp_path)
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Cancel))
+    assert panel.select_run(str(newer)) and panel.delete_selected() == []
+    assert _snapshot(tmp_path) == before  # cancelled: nothing removed
+
+    monkeypatch.undo()  # back to the conftest's Yes
+    monkeypatch.setattr(QFile, "moveToTrash", staticmethod(lambda path: (trash.calls.append(path), False)[1]))
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: (questions.append(a[1:3]),
+                                                                                QMessageBox.StandardButton.Yes)[1]))
+    assert panel.delete_selected() == [str(newer)]
+    assert questions and questions[-1][0] == "Delete for good?" and "20261123-090000-photos-resnet34" in questions[-1][1]
+    gone = {k for k in before if k.startswith(str(newer.relative_to(tmp_path)))}
+    assert gone and _snapshot(tmp_path) == {k: v for k, v in before.items() if k not in gone}  # that folder, nothing else
+    assert (photos / "1.jpg").read_bytes() == b"jpeg"
+    assert _names(panel) == ["20261122-101500-photos-resnet34"] and "Deleted" in panel.banner.message()
+
+
+def test_delete_refuses_a_folder_outside_the_runs_folder_and_the_run_training_now(qtbot, tmp_path, runs_dir, trash, questions):
+    outside = _run(tmp_path / "elsewhere", "20261101-000000-photos-resnet34", "2026-11-01T00:00:00", "completed", 0.5)
+    photos = tmp_path / "photos"
+    (photos / "cat").mkdir(parents=True)
+    (photos / "cat" / "1.jpg").write_bytes(b"jpeg")
+    panel = RunsPanel(runs_dir)
+    qtbot.addWidget(panel)
+    before = _snapshot(tmp_path)
+    assert panel.delete_runs([str(outside), str(photos)]) == []
+    assert "not in the runs folder" in panel.banner.message() and "not a run folder" in panel.banner.message()
+    training = str(runs_dir / "20261123-090000-photos-resnet34")
+    panel.set_busy(True)
+    assert not panel.delete_button.isEnabled()  # the run is starting: which folder it trains in is not known yet
+    panel.set_training_run(training)
+    assert panel.select_run(training) and panel.delete_button.isEnabled()
+    assert panel.delete_selected() == []
+    assert panel.banner.title() == "Not removed" and "training now" in panel.banner.message()
+    assert _snapshot(tmp_path) == before and trash.calls == [] and not questions
+    panel.set_busy(False)  # the run ended: it may go now
+    assert panel.delete_selected() == [training]
+
+
+def test_rename_shows_the_name_in_the_list_and_in_compare(qtbot, runs_dir, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    from resnet_studio.ui.history.compare import CompareView
+
+    panel = RunsPanel(runs_dir)
+    qtbot.addWidget(panel)
+    older, newer = str(runs_dir / "20261122-101500-photos-resnet34"), str(runs_dir / "20261123-090000-photos-resnet34")
+    asked = []
+    def get_text(*args, **kwargs):
+        asked.append(kwargs.get("text"))
+        return "baseline", True
+
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(get_text))
+    assert panel.select_run(older)
+    with qtbot.waitSignal(panel.runRenamed) as renamed:
+        panel.rename_selected()
+    assert asked == ["20261122-101500-photos-resnet34"] and renamed.args == [older, "baseline"]
+    assert set(_names(panel)) == {"baseline", "20261123-090000-photos-resnet34"} and panel.selected_path() == older
+    assert Path(older).is_dir() and runs.RunRecord.load(older).display_name == "baseline"  # the folder keeps its name
+    assert RunsPanel(runs_dir).runs()[1].display_name == "baseline"  # read again from the folder
+    view = CompareView()
+    qtbot.addWidget(view)
+    view.set_runs([older, newer])
+    assert view.table.horizontalHeaderItem(0).text() == "baseline"
+    assert view.table.horizontalHeaderItem(1).text() == "11-23 09:00 photos-resnet34"
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("", True)))  # empty: the folder's name again
+    panel.rename_selected()
+    assert set(_names(panel)) == {"20261122-101500-photos-resnet34", "20261123-090000-photos-resnet34"}
+
+
+def test_the_context_menu_has_every_action(qtbot, runs_dir):
+    panel = RunsPanel(runs_dir)
+    qtbot.addWidget(panel)
+    panel.show()
+    newer = str(runs_dir / "20261123-090000-photos-resnet34")
+    assert panel.select_run(newer)
+    menu = panel.context_menu()
+    actions = [a for a in menu.actions() if not a.isSeparator()]
+    assert [a.text() for a in actions] == ["Open", "Resume", "Compare", "Export…", "Show in folder", "Rename…", "Delete"]
+    assert {a.text() for a in actions if not a.isEnabled()} == {"Compare"}  # one run selected
+    assert panel.rename_action.shortcut().toString() == "F2"
+    with qtbot.waitSignal(panel.resumeRequested) as asked:
+        panel.resume_action.trigger()
+    assert asked.args == [newer]
+    rect = panel.tree.visualItemRect(panel.tree.topLevelItem(1))
+    panel.tree.customContextMenuRequested.emit(rect.center())  # a right-click on a run
+    qtbot.waitUntil(lambda: panel.menu is not None and panel.menu.isVisible())
+    assert [a.text() for a in panel.menu.actions() if not a.isSeparator()][-2:] == ["Rename…", "Delete"]
+    panel.menu.close()

@@ -279,12 +279,15 @@ def test_weights_unavailable_offline_is_a_readable_error(qtbot, monkeypatch, tin
         raise WeightsUnavailableError(f"ImageNet weights for ResNet-{depth} could not be downloaded (no network)")
 
     monkeypatch.setattr(models, "imagenet_state_dict", offline)
+    monkeypatch.setattr(models, "imagenet_weights_cached", lambda depth: False)
     win = _open_window(qtbot)
     monkeypatch.setattr(win.setup_panel, "is_valid", lambda: True)
     monkeypatch.setattr(win.setup_panel, "train_config", lambda: tiny_config(weights="imagenet"))
     with qtbot.waitSignal(win.controller.failed, timeout=RUN_TIMEOUT_MS):
         assert win.start_training()
-    assert "could not be downloaded" in win.train_tab.error_message()
+    # in the window's words, with the ways on (tests/ui/test_first_run_window.py): no command-line option
+    assert "could not be downloaded" in win.train_tab.banner.title()
+    assert "ImageNet" in win.train_tab.error_message() and "--weights" not in win.train_tab.error_message()
     assert not win.controller.is_running()
     win.close()
 

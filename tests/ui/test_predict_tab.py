@@ -217,3 +217,96 @@ def test_clearing_drops_what_is_still_being_predicted(qtbot, tab, predictor, ima
     tab.add_paths([str(images / "dots")])  # the next job runs as usual
     _wait_done(qtbot, tab)
     assert [e.name for e in tab.entries()] == ["dots_000.png", "dots_001.png", "dots_002.png"]
+
+
+# ---------------------------------------------------------------- issue 13: paste, thumbnails, drops, a model on its way
+
+
+def test_ctrl_v_pastes_as_soon_as_the_tab_is_shown(qtbot, offline, predictor):
+    """Choosing the tab leaves the focus where it was (the tab bar, the setup panel): Ctrl+V
+    must paste all the same, without a click in the list first."""
+    from PySide6.QtWidgets import QPushButton, QTabWidget, QVBoxLayout, QWidget
+
+    window = QWidget()
+    qtbot.addWidget(window)
+    elsewhere = QPushButton("a button outside the tab")
+    tabs = QTabWidget()
+    tabs.addTab(QWidget(), "Data")
+    tab = PredictTab()
+    tabs.addTab(tab, "Predict")
+    layout = QVBoxLayout(window)
+    layout.addWidget(elsewhere)
+    layout.addWidget(tabs)
+    window.resize(900, 600)
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    tab.set_predictor(predictor, "m")
+    image = QImage(40, 40, QImage.Format.Format_RGB32)
+    image.fill(QColor("teal"))
+    QGuiApplication.clipboard().setImage(image)
+    try:
+        elsewhere.setFocus()
+        qtbot.keyClick(elsewhere, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+        assert tab.entries() == []  # the tab is not shown: its shortcut is off
+        tabs.setCurrentWidget(tab)
+        elsewhere.setFocus()
+        qtbot.keyClick(elsewhere, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+        assert len(tab.entries()) == 1 and tab.entries()[0].name.startswith("Pasted image")
+        _wait_done(qtbot, tab)
+    finally:
+        tab.shutdown()
+
+
+def test_waiting_photos_show_their_thumbnails_before_any_prediction(qtbot, tab, images):
+    tab.model_picker.imagenet_enabled = False  # no model at all: the photos wait
+    tab.add_paths([str(images / "rings")])
+    qtbot.waitUntil(lambda: all(e.thumb is not None for e in tab.entries()), timeout=10_000)
+    assert len(tab.entries()) == 3 and not any(e.done for e in tab.entries())
+    assert all(not e.thumb.isNull() for e in tab.entries())
+    assert "waiting for a model" in tab.status_label.text()
+    tab.grab()
+
+
+def test_file_drops_are_taken_as_a_copy(qtbot, tab, predictor, images):
+    """A file manager proposing Move would delete the files once the drop is accepted."""
+    tab.set_predictor(predictor, "m")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(images / "dots" / "dots_000.png"))])
+    actions = Qt.DropAction.CopyAction | Qt.DropAction.MoveAction
+    buttons, keys = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier  # Shift: Move proposed
+    enter = QDragEnterEvent(QPoint(20, 20), actions, mime, buttons, keys)
+    assert enter.proposedAction() == Qt.DropAction.MoveAction
+    QApplication.sendEvent(tab, enter)
+    assert enter.isAccepted() and enter.dropAction() == Qt.DropAction.CopyAction
+    drop = QDropEvent(QPointF(20, 20), actions, mime, buttons, keys)
+    QApplication.sendEvent(tab, drop)
+    assert drop.isAccepted() and drop.dropAction() == Qt.DropAction.CopyAction
+    _wait_done(qtbot, tab)
+    assert (images / "dots" / "dots_000.png").is_file()
+
+
+def test_a_model_on_its_way_holds_off_imagenet_and_keeps_the_photos(qtbot, tab, predictor, model_dir, images):
+    tab.expect_model("20260101-photos-resnet18")
+    tab.show()
+    tab.add_paths([str(images / "dots")])
+    qtbot.wait(400)  # past the first show's ImageNet offer
+    assert not tab.model_picker.is_loading() and tab.predictor() is None  # no ImageNet download started
+    assert tab.banner.kind == "info" and "20260101-photos-resnet18" in tab.banner.title()
+    assert "Loading" in tab.model_picker.name_label.full_text()
+    with qtbot.waitSignal(tab.predictionsReady, timeout=30_000):
+        tab.set_predictor(predictor, "20260101-photos-resnet18")
+    _wait_done(qtbot, tab)
+    assert len(tab.entries()) == 3 and all(e.done and e.error is None for e in tab.entries())
+    assert not tab.banner.isVisibleTo(tab)
+
+    tab.expect_model("another run")  # the next run's model: the photos stay, predicted again once it comes
+    assert tab.banner.isVisibleTo(tab) and len(tab.entries()) == 3
+    with qtbot.waitSignal(tab.predictionsReady, timeout=30_000):
+        tab.set_predictor(Predictor.from_path(model_dir), "another run")
+    _wait_done(qtbot, tab)
+    assert len(tab.entries()) == 3 and all(e.done and e.error is None for e in tab.entries())
+
+    tab.expect_model("a run whose model does not load")
+    tab.expect_model("")  # it will not come: the model in use stays
+    assert tab.predictor() is not None and not tab.banner.isVisibleTo(tab)

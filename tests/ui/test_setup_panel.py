@@ -386,3 +386,100 @@ def _png() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (8, 8), (200, 10, 10)).save(buf, "PNG")
     return buf.getvalue()
+
+
+# ---------------------------------------------------------------- a first run that cannot fail (issue 13)
+
+
+def test_one_photo_per_class_is_listed_and_blocks_start_with_the_reason(qtbot, rooms, panel, tmp_path):
+    from ..conftest import make_class_folder
+
+    root = make_class_folder(tmp_path / "tiny", {"dots": 1, "rings": 1}, size=16)
+    spin(panel, "batch_size").setValue(1)
+    scan = _scan(qtbot, rooms, root)
+    assert scan.classes == ["dots", "rings"]  # listed, not "No dataset yet"
+    assert rooms.data.stack.currentIndex() == 2 and [name for name, _, _ in rooms.data.bars.rows()] == ["dots", "rings"]
+    words = "'dots' and 'rings' have only 1 photo each: every class needs at least 2 photos"
+    assert rooms.data.problem.kind == "error" and words in rooms.data.problem.text()
+    assert not panel.is_valid() and words in panel.validation_message()
+    assert panel.data_msg.kind == "error" and words in panel.data_msg.text()
+
+
+def test_an_empty_class_folder_shows_the_good_classes_and_a_warning(qtbot, rooms, panel, tmp_path):
+    from ..conftest import make_class_folder
+
+    root = make_class_folder(tmp_path / "pets", {"dogs": 12, "owls": 12}, size=16)
+    (root / "cats").mkdir()
+    spin(panel, "batch_size").setValue(8)
+    scan = _scan(qtbot, rooms, root)
+    assert scan.classes == ["dogs", "owls"]
+    data = rooms.data
+    assert data.stack.currentIndex() == 2 and [name for name, _, _ in data.bars.rows()] == ["dogs", "owls"]
+    assert data.balance.kind == "warning" and "'cats' has no readable photos and is left out" in data.balance.text()
+    assert not data.problem.isVisibleTo(data)
+    assert panel.is_valid()  # left out, not blocking: the window and the command line agree
+    assert panel.data_msg.kind == "warning" and "'cats' has no readable photos" in panel.data_msg.text()
+    shown = [data.skipped_table.item(r, 0).text() for r in range(data.skipped_table.rowCount())]
+    assert "cats" in shown
+
+
+def test_few_photos_name_every_small_class(qtbot, rooms, panel, tmp_path):
+    from ..conftest import make_class_folder
+
+    root = make_class_folder(tmp_path / "few", {"dots": 2, "rings": 3, "stripes": 12}, size=16)
+    spin(panel, "batch_size").setValue(2)
+    _scan(qtbot, rooms, root)
+    text = rooms.data.balance.text()
+    assert "'dots' (2 photos), 'rings' (3 photos)" in text and "Aim for 30" in text
+    assert panel.is_valid()
+
+
+def _demo_without_weights(qtbot, rooms, panel, monkeypatch, cached: bool):
+    from resnet_studio.engine import models
+
+    real = demo_module.make_demo_dataset
+    monkeypatch.setattr(demo_module, "make_demo_dataset", lambda out, **kw: real(out, per_class=6, image_size=32, **kw))
+    monkeypatch.setattr(models, "imagenet_weights_cached", lambda depth: cached)
+    spin(panel, "batch_size").setValue(8)
+    with qtbot.waitSignal(rooms.state.datasetChanged, timeout=30_000, check_params_cb=lambda s: s is not None):
+        panel.demo_button.click()
+
+
+def test_the_demo_trains_from_scratch_at_a_small_size_when_the_weights_are_not_cached(qtbot, rooms, panel, monkeypatch):
+    from resnet_studio.engine.config import DEMO_SCRATCH_IMAGE_SIZE
+
+    assert panel.train_config().weights == "imagenet" and panel.train_config().image_size == 224
+    _demo_without_weights(qtbot, rooms, panel, monkeypatch, cached=False)
+    config = panel.train_config()
+    assert (config.weights, config.image_size) == ("none", DEMO_SCRATCH_IMAGE_SIZE)
+    message = panel.message("weights")
+    assert message.kind == "muted" and "not on this computer" in message.text() and "from scratch" in message.text()
+    assert panel.is_valid()
+    choose(panel, "weights", "imagenet")  # the note is about the choice it made: gone once it changes
+    assert not panel.message("weights").isVisibleTo(panel)
+
+
+def test_the_demo_keeps_imagenet_when_the_weights_are_cached(qtbot, rooms, panel, monkeypatch):
+    _demo_without_weights(qtbot, rooms, panel, monkeypatch, cached=True)
+    config = panel.train_config()
+    assert (config.weights, config.image_size) == ("imagenet", 224)
+    assert not panel.message("weights").isVisibleTo(panel)
+
+
+def test_train_from_scratch_and_choose_weights_file(qtbot, rooms, panel, monkeypatch, tmp_path):
+    from resnet_studio.engine.config import DEMO_SCRATCH_IMAGE_SIZE
+
+    panel.train_from_scratch()
+    assert panel.train_config().weights == "none" and panel.train_config().image_size == 224  # not the demo: size kept
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(b"x")
+    monkeypatch.setattr(panel.weights, "browse_file", lambda: str(weights))
+    assert panel.choose_weights_file()
+    assert panel.train_config().weights == str(weights)
+    monkeypatch.setattr(panel.weights, "browse_file", lambda: "")
+    assert not panel.choose_weights_file() and panel.train_config().weights == str(weights)  # cancelled: kept
+
+    _demo_without_weights(qtbot, rooms, panel, monkeypatch, cached=True)  # the demo folder is the data
+    spin(panel, "image_size").setValue(224)
+    panel.train_from_scratch()
+    assert panel.train_config().image_size == DEMO_SCRATCH_IMAGE_SIZE

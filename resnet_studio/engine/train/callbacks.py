@@ -5,11 +5,15 @@ to stop early, happens here. After each epoch the callbacks run in this order, s
 kill at any point leaves a consistent folder:
 
     SaveBestModel    model.safetensors + model.json, when the epoch is the best so far
+                     (and a log line saying so)
     WriteEpochLine   the epoch's line in metrics.jsonl (before the checkpoint: killed in
                      between, resume drops the line and redoes the epoch)
     SaveCheckpoint   checkpoint.pt: the completed epoch's training state
     WriteSummary     summary.json, "running" with this process's id
     EarlyStopping    asks the loop to stop after `patience` epochs without a better one
+
+At the end of a run, in the same order, ReportCompletion (before WriteSummary) logs the
+line that says a run completed, with its epochs, its training time and its best epoch.
 
 Each epoch reaches the callbacks as the EpochEnd event the listeners get next: plain
 numbers, never tensors.
@@ -39,7 +43,9 @@ __all__ = [
     "SaveCheckpoint",
     "WriteSummary",
     "EarlyStopping",
+    "ReportCompletion",
     "run_folder_callbacks",
+    "duration_words",
 ]
 
 
@@ -66,6 +72,7 @@ class SaveBestModel(Callback):
             ckpt.save_model(trainer.model, trainer.run_dir / runs.MODEL, model_meta(trainer, result.epoch, result.val_acc))
             p.best_val_acc, p.best_epoch, p.best_confusion = result.val_acc, result.epoch, result.confusion_matrix
             p.epochs_since_best = 0
+            trainer.log(f"epoch {result.epoch}: best so far (val {result.val_acc:.1%}), model saved")
         else:
             p.epochs_since_best += 1
 
@@ -153,6 +160,34 @@ def training_state(trainer: Trainer, epoch: int) -> dict:
     return state
 
 
+class ReportCompletion(Callback):
+    """The log's last line of a run that completed: "run completed: 10 epochs in 3 min 12 s,
+    best val 93.1% at epoch 8". The time is the run's training time (RunRecord.seconds: its
+    epochs', those before a resume included)."""
+
+    def on_run_end(self, trainer, status, message):
+        if status != "completed":
+            return
+        p = trainer.progress
+        done, planned = p.completed_epochs, trainer.config.epochs
+        epochs = f"{done} epoch{'s' if done != 1 else ''}" if done >= planned else f"{done} of {planned} epochs"
+        best = f", best val {p.best_val_acc:.1%} at epoch {p.best_epoch}" if p.best_val_acc is not None else ""
+        seconds = runs.RunRecord(str(trainer.run_dir)).seconds()
+        trainer.tell(f"run completed: {epochs} in {duration_words(seconds)}{best}")
+
+
+def duration_words(seconds: float) -> str:
+    """12.3 -> '12 s', 192 -> '3 min 12 s', 3725 -> '1 h 2 min'."""
+    seconds = int(round(max(0.0, seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
 class WriteSummary(Callback):
     """summary.json: "running" (with this process's id) after each epoch, how it ended at the end."""
 
@@ -216,7 +251,7 @@ class EarlyStopping(Callback):
 
 def run_folder_callbacks(patience: int | None) -> list[Callback]:
     """The callbacks every run has, in the order that keeps its folder consistent."""
-    callbacks = [SaveBestModel(), WriteEpochLine(), SaveCheckpoint(), WriteSummary()]
+    callbacks = [SaveBestModel(), WriteEpochLine(), SaveCheckpoint(), ReportCompletion(), WriteSummary()]
     if patience:
         callbacks.append(EarlyStopping(patience))
     return callbacks

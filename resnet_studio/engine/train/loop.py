@@ -223,6 +223,8 @@ class Trainer:
         self._steps_done = 0
         try:
             self.metrics.write({"event": "resume" if self.resume_dir else "start", "epoch": start - 1, "time": time.time()})
+            if start > 1:
+                self.log(f"resumed from epoch {start - 1}: continuing with epoch {start} of {cfg.epochs}")
             for s in self.skipped:
                 self.log(f"skipped {s.path}: {s.reason}", "warning")
             precision = {torch.bfloat16: " in bf16 mixed precision", torch.float16: " in fp16 mixed precision"}

@@ -3,17 +3,21 @@
 `DiagramView` holds the scene, the colours and fonts, the block statistics, which block
 is selected and whether an export is being rendered: everything the boxes, edges and
 frames read when they paint. Clicks on them come back out as signals for the
-Architecture tab to act on. The wheel zooms around the pointer, dragging pans, and the
-diagram is fitted to the view until the user zooms.
+Architecture tab to act on. The wheel scrolls and Ctrl+wheel zooms around the pointer (as
+in every diagram tool); dragging pans. The diagram is fitted to the view until the user
+zooms, never below a readable scale: a long stage wraps onto as many rows as the view's
+width needs at that scale, and a network too long for the view is fitted to its width and
+scrolls down (across too only in a very narrow view). While it is fitted, a resize wraps
+the rows again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QPainter
-from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QFontInfo, QPainter, QTransform
+from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView, QStyle, QWidget
 
 from .block import BoxItem
 from .items import ScaleItem
@@ -22,11 +26,16 @@ from .layout import lay_out
 from .style import Colors, Fonts
 from .tint import BlockStats
 
-__all__ = ["DiagramView"]
+__all__ = ["DiagramView", "READABLE_TEXT_PX", "MAX_FIT_SCALE"]
+
+READABLE_TEXT_PX = 9.0  # fitting never shrinks the boxes' text below this many pixels
+MAX_FIT_SCALE = 1.25  # nor blows a small network up past this
+_FIT_MARGIN = 12.0
 
 
 class DiagramView(QGraphicsView):
-    """Wheel zooms around the pointer, dragging pans; fits the diagram until the user zooms."""
+    """The wheel scrolls, Ctrl+wheel zooms around the pointer, dragging pans; fits the diagram
+    (at a readable scale at least) until the user zooms."""
 
     blockClicked = Signal(str)  # a box was clicked: the block it selects
     collapseRequested = Signal(str, bool)  # a stage's toggle or a stack's double-click: stage, collapse
@@ -45,6 +54,8 @@ class DiagramView(QGraphicsView):
         self.exporting = False  # the scene is being rendered into a file: no controls
         self.boxes: dict[str, BoxItem] = {}
         self.scale_item: ScaleItem | None = None
+        self._drawn: tuple[dict, Callable[[dict], bool]] | None = None  # what draw() drew last
+        self._wrap_width: float | None = None  # the width its rows were wrapped to (scene units)
         self.set_look(colors, fonts)
 
     def set_look(self, colors: Colors, fonts: Fonts) -> None:
@@ -58,11 +69,21 @@ class DiagramView(QGraphicsView):
         self.scene().clear()
         self.boxes = {}
         self.scale_item = None
+        self._drawn = None
 
     def draw(self, desc: dict, is_collapsed: Callable[[dict], bool]) -> None:
-        """Draw `desc` afresh; `is_collapsed(stage)` says which stages show as a stack."""
+        """Draw `desc` afresh; `is_collapsed(stage)` says which stages show as a stack. Its rows are
+        wrapped to the view's width while it is fitted (else as they were)."""
         self.clear()
-        self.boxes, self.scale_item = lay_out(self, desc, is_collapsed)
+        if self.auto_fit or self._wrap_width is None:
+            self._wrap_width = self.wrap_width()
+        self.boxes, self.scale_item = lay_out(self, desc, is_collapsed, self._wrap_width)
+        self._drawn = (desc, is_collapsed)
+
+    def wrap_width(self) -> float:
+        """How wide (in scene units) a row may be to fit the view at the readable scale."""
+        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self)
+        return max(0.0, self.maximumViewportSize().width() - bar) / self.readable_scale()
 
     def show_message(self, text: str) -> None:
         """A line of text instead of a diagram."""
@@ -111,17 +132,43 @@ class DiagramView(QGraphicsView):
                 b.hover = True
 
     # -- zoom
-    def fit(self) -> None:
-        rect = self.scene().itemsBoundingRect().adjusted(-12, -12, 12, 12)
+    def readable_scale(self) -> float:
+        """The smallest scale a fit may use: the boxes' text stays READABLE_TEXT_PX pixels high."""
+        pixels = QFontInfo(self.fonts.normal).pixelSize()
+        return min(1.0, READABLE_TEXT_PX / pixels) if pixels > 0 else 0.75
+
+    def fit_scale(self) -> float:
+        """The scale a fit uses now: the whole diagram when that is readable (up to MAX_FIT_SCALE),
+        else its width (scrolling down; up to the natural size), and never below readable_scale."""
+        rect = self.scene().itemsBoundingRect().adjusted(-_FIT_MARGIN, -_FIT_MARGIN, _FIT_MARGIN, _FIT_MARGIN)
+        if rect.isEmpty():
+            return 1.0
+        area = self.maximumViewportSize()  # without scroll bars
+        whole = min(area.width() / rect.width(), area.height() / rect.height())
+        floor = self.readable_scale()
+        if whole >= floor:
+            return min(whole, MAX_FIT_SCALE)
+        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self)
+        width = (area.width() - bar) / rect.width()  # a vertical scroll bar is coming
+        return min(max(width, floor), 1.0)
+
+    def fit(self, keep_place: bool = False) -> None:
+        """Fit the diagram to the view (see fit_scale). When it scrolls, its top is shown, or
+        with `keep_place` (a resize) the part at the top of the view stays there."""
+        rect = self.scene().itemsBoundingRect().adjusted(-_FIT_MARGIN, -_FIT_MARGIN, _FIT_MARGIN, _FIT_MARGIN)
         if rect.isEmpty():
             return
-        self.resetTransform()
-        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
-        if self.transform().m11() > 1.25:  # a small network is not blown up past readable
-            self.resetTransform()
-            self.scale(1.25, 1.25)
-            self.centerOn(rect.center())
+        top = self.mapToScene(0, 0).y() if keep_place else rect.top()
+        scale = self.fit_scale()
+        self.setTransform(QTransform.fromScale(scale, scale))
         self.auto_fit = True
+        seen = self.mapToScene(self.viewport().rect()).boundingRect()
+        if seen.contains(rect):
+            self.centerOn(rect.center())
+            return
+        x = rect.center().x() if seen.width() >= rect.width() else rect.left() + seen.width() / 2
+        y = max(rect.top(), min(top, rect.bottom() - seen.height())) + seen.height() / 2
+        self.centerOn(QPointF(x, y))
 
     def zoom(self, factor: float) -> None:
         scale = self.transform().m11()
@@ -130,10 +177,14 @@ class DiagramView(QGraphicsView):
         self.auto_fit = False
 
     def wheelEvent(self, event) -> None:
-        delta = event.angleDelta().y()
-        if delta:
-            self.zoom(1.0015 ** delta)
+        """The wheel scrolls; Ctrl+wheel zooms around the pointer."""
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            delta = event.angleDelta().y() or event.angleDelta().x()
+            if delta:
+                self.zoom(1.0015 ** delta)
             event.accept()
+            return
+        super().wheelEvent(event)
 
     def keyPressEvent(self, event) -> None:
         key = event.key()
@@ -148,5 +199,8 @@ class DiagramView(QGraphicsView):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        if self.auto_fit:
-            self.fit()
+        if not self.auto_fit:
+            return
+        if self._drawn is not None and abs(self.wrap_width() - (self._wrap_width or 0.0)) >= 1.0:
+            self.draw(*self._drawn)  # rows wrapped again for the new width (a few milliseconds)
+        self.fit(keep_place=True)

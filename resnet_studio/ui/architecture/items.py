@@ -178,7 +178,7 @@ class FrameItem(QGraphicsItem):
 
 
 class TitleItem(QGraphicsItem):
-    """The network's name over a line of its size, parameters and multiply-adds."""
+    """The network's name over a line of its size, parameters and multiply-adds (GMACs)."""
 
     def __init__(self, host: DiagramView, title: str, subtitle: str) -> None:
         super().__init__()

@@ -15,6 +15,7 @@ __all__ = [
     "shape_text",
     "short_count",
     "value_text",
+    "macs_text",
     "kernel_text",
     "stride_of",
     "conv_line",
@@ -49,6 +50,16 @@ def short_count(n: int) -> str:
 def value_text(v: float) -> str:
     """A block statistic: three significant digits, or scientific notation when tiny or huge."""
     return f"{v:.3g}" if 1e-3 <= abs(v) < 1e4 or v == 0 else f"{v:.2e}"
+
+
+def macs_text(n: float) -> str:
+    """Multiply-adds (multiply-accumulates, MACs), as the setup panel's table and `info` name them:
+    4.09e9 -> '4.09 GMACs', 3.7e8 -> '370.0 MMACs', 8192 -> '8,192 MACs'."""
+    if n >= 1e9:
+        return f"{n / 1e9:.2f} GMACs"
+    if n >= 1e6:
+        return f"{n / 1e6:,.1f} MMACs"
+    return f"{int(n):,} MACs"
 
 
 def kernel_text(kernel: int | list[int] | None) -> str:
@@ -111,7 +122,7 @@ def title_text(desc: dict | None) -> str:
 
 
 def subtitle_text(desc: dict | None) -> str:
-    """Input size, classes, parameters (and how many train) and multiply-adds, on one line."""
+    """Input size, classes, parameters (and how many train) and multiply-adds (GMACs), on one line."""
     d = desc or {}
     if not d:
         return ""
@@ -120,7 +131,7 @@ def subtitle_text(desc: dict | None) -> str:
         f"{d['image_size']}×{d['image_size']} input  ·  {d['num_classes']} classes  ·  "
         f"{short_count(d['total_params'])} parameters ({short_count(d['trainable_params'])} trainable"
         + (f": {part}" if part and part != "all" else "")
-        + f")  ·  {d['mult_adds'] / 1e9:.2f} G multiply-adds"
+        + f")  ·  {macs_text(d['mult_adds'])}"
     )
 
 

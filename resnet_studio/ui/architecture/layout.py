@@ -1,8 +1,8 @@
 """Lays a ResNet description out as scene items, read left to right like a line of text.
 
 One framed group per part: the stem (after the input image), layer1..layer4 (one row of
-residual blocks each, wrapped when a stage is long, or its first block and a stack when
-collapsed), the head (before the class scores). A gutter on the left names each group;
+residual blocks each, wrapped when a stage is long or the view is narrow, or its first
+block and a stack when collapsed), the head (before the class scores). A gutter on the left names each group;
 edges join the boxes within a row, and a connector runs from the end of each row back
 to the start of the next, labelled with the tensor shape between stages.
 """
@@ -36,13 +36,15 @@ if TYPE_CHECKING:
 
 __all__ = ["BLOCKS_PER_ROW", "lay_out"]
 
-BLOCKS_PER_ROW = 9  # a longer stage wraps onto further rows
+BLOCKS_PER_ROW = 9  # a longer stage wraps onto further rows (fewer when the view is narrower: max_width)
+MIN_BLOCKS_PER_ROW = 3
 
 _MARGIN = 12.0
 _GUTTER_PAD = 12.0
 _EDGE_GAP = 28.0
 _ROW_GAP = 22.0  # inside a stage, between wrapped rows
 _GROUP_GAP = 40.0  # between stages: room for the shape label
+_ROW_END = 26.0 + 14.0 + 2 * _MARGIN  # after a row's last block: the connector's turn, the frame, the margins
 
 
 @dataclass
@@ -55,6 +57,7 @@ class _Group:
     out: str | None
     toggle: str | None = None  # "expand 36" or "collapse"; None when the stage cannot collapse
     collapsed: bool = False
+    wrap: bool = False  # its one row of blocks is to be wrapped (build does, once it knows where rows start)
 
 
 @dataclass
@@ -67,25 +70,31 @@ class _Placed:
     bottom: float = 0.0
 
 
-def lay_out(host: DiagramView, desc: dict, is_collapsed: Callable[[dict], bool]) -> tuple[dict[str, BoxItem], ScaleItem]:
+def lay_out(host: DiagramView, desc: dict, is_collapsed: Callable[[dict], bool],
+            max_width: float | None = None) -> tuple[dict[str, BoxItem], ScaleItem]:
     """Fill `host`'s (empty) scene with the diagram of `desc`; `is_collapsed(stage)` says how to
-    draw each stage. Returns the boxes by key (block name, or 'layer3.1-35' for a stack) and the
-    colour scale item."""
-    return _Layout(host, desc, is_collapsed).build()
+    draw each stage; a stage's rows hold at most BLOCKS_PER_ROW blocks, and fewer (down to
+    MIN_BLOCKS_PER_ROW) where they would be wider than `max_width` (scene units). Returns the
+    boxes by key (block name, or 'layer3.1-35' for a stack) and the colour scale item."""
+    return _Layout(host, desc, is_collapsed, max_width).build()
 
 
 class _Layout:
-    def __init__(self, host: DiagramView, desc: dict, is_collapsed: Callable[[dict], bool]) -> None:
+    def __init__(self, host: DiagramView, desc: dict, is_collapsed: Callable[[dict], bool], max_width: float | None) -> None:
         self.host = host
         self.scene = host.scene()
         self.fonts = host.fonts
         self.desc = desc
         self.is_collapsed = is_collapsed
+        self.max_width = max_width
         self.boxes: dict[str, BoxItem] = {}
 
     def build(self) -> tuple[dict[str, BoxItem], ScaleItem]:
         groups = self._groups()
         x0 = _MARGIN + self._gutter_width(groups) + 26  # where each row starts
+        for g in groups:
+            if g.wrap:
+                g.rows = self._wrap(g.rows[0], x0)
         title = TitleItem(self.host, title_text(self.desc), subtitle_text(self.desc))
         title.setPos(_MARGIN, 0)
         self.scene.addItem(title)
@@ -113,21 +122,39 @@ class _Layout:
             if collapsed:
                 rows = [[self._box_for_block(blocks[0]), self._box_for_stack(blocks[1:])]]
             else:
-                items = [self._box_for_block(b) for b in blocks]
-                n_rows = math.ceil(len(items) / BLOCKS_PER_ROW)
-                per_row = math.ceil(len(items) / n_rows)
-                rows = [items[i:i + per_row] for i in range(0, len(items), per_row)]
+                rows = [[self._box_for_block(b) for b in blocks]]  # wrapped in build()
             toggle = None
             if len(blocks) > 2:
                 toggle = f"expand {len(blocks)}" if collapsed else "collapse"
             btype = blocks[0]["type"] if blocks else ""
             lines = [(stage["name"], "bold"), (stage.get("paper_name", ""), "small"), (f"{len(blocks)} × {btype}", "normal")]
-            groups.append(_Group(stage["name"], lines, rows, shape_text(stage["out_shape"]), toggle, collapsed))
+            groups.append(_Group(stage["name"], lines, rows, shape_text(stage["out_shape"]), toggle, collapsed,
+                                 wrap=not collapsed))
         head = desc["head"]
         out_item = TerminalItem(self.host, ["scores", f"{desc['num_classes']} classes"], "One score per class")
         groups.append(_Group("head", [("head", "bold"), (head.get("paper_name", "fc"), "small")],
                              [[self._box_for_group(head), out_item]], None))
         return groups
+
+    def _wrap(self, items: list[QGraphicsItem], x0: float) -> list[list[QGraphicsItem]]:
+        """A stage's blocks in rows of about the same length, each at most BLOCKS_PER_ROW long and,
+        with a max_width, no wider than that (but MIN_BLOCKS_PER_ROW at least)."""
+        if not items:
+            return [items]
+        limit = BLOCKS_PER_ROW
+        if self.max_width:
+            right = x0
+            fits = 0
+            for it in items[:BLOCKS_PER_ROW]:
+                right += it.exit_x
+                if right + _ROW_END > self.max_width:
+                    break
+                fits += 1
+                right += _EDGE_GAP
+            limit = max(MIN_BLOCKS_PER_ROW, fits)
+        n_rows = math.ceil(len(items) / limit)
+        per_row = math.ceil(len(items) / n_rows)
+        return [items[i:i + per_row] for i in range(0, len(items), per_row)]
 
     # 2. the gutter's width, from the widest text in it
     def _gutter_width(self, groups: list[_Group]) -> float:

@@ -11,6 +11,10 @@ Everything drawn comes from `engine.architecture.describe`'s dictionary. This mo
 the widget: its toolbar, legend and details panel around the diagram, which stages are
 collapsed, PNG and SVG export, and the public API the main window and the tests use.
 The drawing itself is in diagram.py, layout.py, block.py and items.py.
+
+The splitter between the diagram and the details is sized once, when the tab first has
+a width; after that it stays where the user leaves it (the details panel's minimum width,
+set once per network, keeps its numbers whole).
 """
 
 from __future__ import annotations
@@ -69,7 +73,9 @@ class ArchitectureView(QWidget):
             bar.addWidget(b)
             return b
 
-        self._fit_button = button("Fit", "Fit the whole diagram in the view (0)", self.fit)
+        self._fit_button = button(
+            "Fit", "Fit the diagram to the view, at a readable size: a long network scrolls (0). "
+            "The wheel scrolls; Ctrl+wheel zooms", self.fit)
         self._expand_button = button("Expand all", "Show every block of every stage", lambda: self._set_all_collapsed(False))
         self._collapse_button = button(
             "Collapse all", f"Show long stages (more than {COLLAPSE_ABOVE} blocks) as their first block and a stack",
@@ -89,11 +95,11 @@ class ArchitectureView(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal, self)
         split.addWidget(self._view)
         split.addWidget(self._details)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 1)
+        split.setStretchFactor(0, 1)  # a bigger window widens the diagram; the details keep their width
+        split.setStretchFactor(1, 0)
         split.setChildrenCollapsible(False)
-        split.setSizes([900, 380])
         self._splitter = split
+        self._split_sized = False  # the splitter is sized once, then left where the user puts it
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -115,6 +121,8 @@ class ArchitectureView(QWidget):
             self._collapsed = {}
             self._view.stats.clear()
         self._desc = desc
+        if not same_net or old.get("image_size") != desc.get("image_size") or old.get("num_classes") != desc.get("num_classes"):
+            self._details.fit_columns(desc)
         names = {b["name"] for b in self._all_blocks()} | {"stem", "head"}
         if self._view.selected not in names:
             self._view.selected = None
@@ -250,14 +258,24 @@ class ArchitectureView(QWidget):
             if stage is not None and self._is_collapsed(stage) and item["name"] != stage["blocks"][0]["name"]:
                 stacked = stage["blocks"][1:]
             self._details.show_part(item, self._view.stats, stacked)
-        self._fit_details()
 
-    def _fit_details(self) -> None:
-        """Widen the details panel (never narrow it) so that no column is cut off."""
-        needed = self._details.needed_width()
-        sizes = self._splitter.sizes()
-        if len(sizes) == 2 and 0 < sizes[1] < needed and sum(sizes) > needed + 300:
-            self._splitter.setSizes([sum(sizes) - needed, needed])
+    def _size_splitter_once(self) -> None:
+        """Give the details panel its minimum width and a little more, once: from then on the
+        splitter stays where the user leaves it."""
+        total = sum(self._splitter.sizes())
+        if self._split_sized or total <= 0:
+            return
+        self._split_sized = True
+        details = max(self._details.minimumWidth(), min(self._details.minimumWidth() + 60, total // 3))
+        self._splitter.setSizes([max(1, total - details), details])
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._size_splitter_once()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._size_splitter_once()
 
     # -- helpers over the description
     def _all_blocks(self) -> list[dict]:

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..format import sentence
 from ..images import load_thumbnail
 from ..scanner import CHECKING, DatasetScanner
 from ..state import StudioState
@@ -184,11 +185,13 @@ class DataTab(QWidget):
         self.stats = QLabel()
         self.stats.setWordWrap(True)
         self.layout_note = muted_label()
-        self.balance = InlineMessage()
+        self.problem = InlineMessage()  # why the folder cannot be trained on as it is
+        self.balance = InlineMessage()  # classes left out, few photos, imbalance
         col.addWidget(self.title)
         col.addWidget(self.path_label)
         col.addWidget(self.stats)
         col.addWidget(self.layout_note)
+        col.addWidget(self.problem)
         col.addWidget(self.balance)
 
         columns = QHBoxLayout()
@@ -273,14 +276,17 @@ class DataTab(QWidget):
         )
         self.layout_note.setText(f"Layout: {layout}.")
         self.bars.set_counts(rows)
-        warning = scan.balance_warning()
-        if warning:
-            self.balance.show_warning(warning + " " + (
-                "The model will favour the bigger classes; add photos to the small ones if you can."
-                if "Unbalanced" in warning else "Aim for 30 or more photos per class."
-            ))
+        if scan.problem:
+            self.problem.show_error(f"{sentence(scan.problem)}. Add photos (or remove the class folder), then choose "
+                                    "the folder again.")
         else:
-            self.balance.clear_message()
+            self.problem.clear_message()
+        advice = {
+            "Few photos": "Aim for 30 or more photos per class.",
+            "Unbalanced": "The model will favour the bigger classes; add photos to the small ones if you can.",
+        }
+        lines = [" ".join([w, *(text for start, text in advice.items() if w.startswith(start))]) for w in scan.warnings()]
+        self.balance.show_warning("\n".join(lines))  # none: hidden
         self._fill_skipped(scan)
         self._fill_thumbs(scan)
         self.stack.setCurrentIndex(2)

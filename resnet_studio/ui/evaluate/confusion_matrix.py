@@ -10,6 +10,8 @@ clicking it again clears the selection (`cellSelected(-1, -1)`).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
@@ -24,6 +26,7 @@ MIN_CELL = 22
 MAX_CELL = 64
 MAX_LABEL = 150  # px: longer class names are elided (full name in the tooltip)
 MISTAKE = QColor("#d64545")
+PREDICTED, TRUE = "Predicted class", "True class"  # the axis titles
 
 
 def _mix(a: QColor, b: QColor, t: float) -> QColor:
@@ -67,7 +70,14 @@ class _Canvas(QWidget):
             self.cell = fit(widest + 8)
         labels_h = (widest + 8) if self.vertical_labels else fm.height() + 6
         self.top = title_h + labels_h
-        self.setFixedSize(int(self.left + n * self.cell + 8), int(self.top + n * self.cell + 8))
+        # room for the axis titles, centred on the grid, where they are wider than a small grid
+        bold = QFont(font)
+        bold.setBold(True)
+        bfm = QFontMetrics(bold)
+        grid = n * self.cell
+        width = max(self.left + grid + 8, self.left + grid / 2 + bfm.horizontalAdvance(PREDICTED) / 2 + 6)
+        height = max(self.top + grid + 8, self.top + grid / 2 + bfm.horizontalAdvance(TRUE) / 2 + 6)
+        self.setFixedSize(int(math.ceil(width)), int(math.ceil(height)))
 
     def cell_rect(self, row: int, col: int) -> QRectF:
         return QRectF(self.left + col * self.cell, self.top + row * self.cell, self.cell, self.cell)
@@ -106,11 +116,16 @@ class _Canvas(QWidget):
         painter.setFont(bold)
         painter.setPen(colors["muted"])
         grid_w = n * self.cell
-        painter.drawText(QRectF(self.left, 0, grid_w, fm.height() + 4), Qt.AlignmentFlag.AlignCenter, "Predicted class")
+        bfm = QFontMetrics(bold)
+        # centred on the grid, as wide as the title (layout_for left room for one wider than the grid)
+        title_w = max(grid_w, bfm.horizontalAdvance(PREDICTED) + 4)
+        painter.drawText(QRectF(self.left + grid_w / 2 - title_w / 2, 0, title_w, fm.height() + 4),
+                         Qt.AlignmentFlag.AlignCenter, PREDICTED)
+        title_h = max(grid_w, bfm.horizontalAdvance(TRUE) + 4)
         painter.save()
         painter.translate(fm.height() / 2 + 2, self.top + grid_w / 2)
         painter.rotate(-90)
-        painter.drawText(QRectF(-grid_w / 2, -fm.height() / 2, grid_w, fm.height()), Qt.AlignmentFlag.AlignCenter, "True class")
+        painter.drawText(QRectF(-title_h / 2, -fm.height() / 2, title_h, fm.height()), Qt.AlignmentFlag.AlignCenter, TRUE)
         painter.restore()
 
         # class names

@@ -15,6 +15,10 @@ progress; "Evaluate on folder…" does the same on any folder in the class layou
 Everything that touches torch runs in the background (jobs.py; one TaskSlot per kind
 of job, the newest wins). Export… emits `exportRequested(run folder)`: the window
 opens the export dialog.
+
+A caption under the title always says what the figures below are of ("Showing: the
+validation split of … of ResNet-18 · run"); while another evaluation runs, and after
+one fails or is cancelled, it says they are still the previous evaluation's.
 """
 
 from __future__ import annotations
@@ -104,6 +108,7 @@ class EvaluateTab(QWidget):
         self._topk = 5
         self.evaluation = None
         self.last_error = ""
+        self._shown: tuple[str, str] = ("", "")  # the title and caption of the evaluation shown
         self._filter: tuple[int | None, int | None] = (None, None)
         self._build()
         self._show_empty()
@@ -152,18 +157,17 @@ class EvaluateTab(QWidget):
         layout.addWidget(self.stats_widget)
         layout.addWidget(self.stack, 1)
 
-    def _build_head(self) -> QHBoxLayout:
+    def _build_head(self) -> QVBoxLayout:
         self.title_label = ElidedLabel(mode=Qt.TextElideMode.ElideRight)
         font = self.title_label.font()
         font.setBold(True)
         font.setPointSizeF(font.pointSizeF() * 1.1)
         self.title_label.setFont(font)
-        self.source_label = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)
+        self.source_label = QLabel()  # what the figures below are of: wraps, never cut mid-sentence
+        self.source_label.setWordWrap(True)
+        self.source_label.setTextFormat(Qt.TextFormat.PlainText)
         self.source_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        titles = QVBoxLayout()
-        titles.setSpacing(0)
-        titles.addWidget(self.title_label)
-        titles.addWidget(self.source_label)
+        self.source_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.folder_button = QPushButton("Evaluate on folder…")
         self.folder_button.setToolTip("Measure the model on another folder of labelled photos (one subfolder per class)")
@@ -186,12 +190,16 @@ class EvaluateTab(QWidget):
         self.status_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
-        head = QHBoxLayout()
-        head.setSpacing(8)
-        head.addLayout(titles, 1)
+        row = QHBoxLayout()
+        row.setSpacing(8)
+        row.addWidget(self.title_label, 1)
         for w in (self.status_label, self.progress, self.cancel_button, self.val_button, self.folder_button,
                   self.export_button, self.open_button):
-            head.addWidget(w)
+            row.addWidget(w)
+        head = QVBoxLayout()
+        head.setSpacing(2)
+        head.addLayout(row)
+        head.addWidget(self.source_label)
         return head
 
     def _build_stats(self) -> QWidget:
@@ -220,13 +228,14 @@ class EvaluateTab(QWidget):
             self._show_empty()
             return
         self._run = runs.RunRecord.load(run_dir)
-        self._label = label or self._run.name
+        self._label = label or self._run.display_name
         if self.isVisible():
             self.evaluate_run(self._run.path)
         else:
             self._pending_run = self._run.path
-            self.title_label.setText(self._label)
-            self.source_label.setText("Evaluated when you open this tab")
+            if self.evaluation is None:  # else the caption keeps saying what the figures are of
+                self.title_label.setText(self._label)
+                self.source_label.setText("Evaluated when you open this tab")
 
     def run_dir(self) -> str | None:
         return self._run.path if self._run is not None else None
@@ -264,7 +273,7 @@ class EvaluateTab(QWidget):
     def cancel(self) -> None:
         if self._job.busy:
             self._job.cancel()
-            self.source_label.setText("Evaluation cancelled" + (": showing the previous one" if self.evaluation else ""))
+            self._show_previous("Evaluation cancelled")
         self._set_busy(False)
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
@@ -333,8 +342,11 @@ class EvaluateTab(QWidget):
     def _start(self, fn, target: str, predictor, what: str) -> None:
         self.banner.hide()
         self.last_error = ""
-        self.title_label.setText(self._describe_model(predictor))
-        self.source_label.setText(f"Evaluating {what}…")
+        if self.evaluation is None:
+            self.title_label.setText(self._describe_model(predictor))
+            self.source_label.setText(f"Evaluating {what}…")
+        else:  # the figures on screen stay until the new ones come: the caption keeps saying what they are
+            self.source_label.setText(f"Evaluating {what}… {self._shown[1]} (the previous evaluation)")
         from_run = fn is evaluate_run
         task = self._job.start(
             fn,
@@ -366,9 +378,19 @@ class EvaluateTab(QWidget):
 
     def _on_error(self, message: str) -> None:
         self.last_error = message
-        self.source_label.setText("")
         actions = [("Choose a folder…", self.choose_folder)] if self._predictor else []
-        self.banner.show_message("error", "Could not evaluate", fmt.escape(message), actions)
+        shown = "<br>The figures below are still those of the previous evaluation." if self.evaluation else ""
+        self.banner.show_message("error", "Could not evaluate", fmt.escape(message) + shown, actions)
+        self._show_previous("Evaluation failed")
+
+    def _show_previous(self, what_happened: str) -> None:
+        """After a cancelled or failed evaluation: the title and caption of the one still shown."""
+        if self.evaluation is None:
+            self.source_label.setText(f"{what_happened}: nothing evaluated yet.")
+            return
+        title, caption = self._shown
+        self.title_label.setText(title)
+        self.source_label.setText(f"{what_happened}. {caption} (the previous evaluation)")
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
         self.progress.setVisible(busy)
@@ -393,6 +415,7 @@ class EvaluateTab(QWidget):
         self.stats_widget.setVisible(True)
         self.title_label.setText(self._describe_model(self._predictor))
         self._show_source(ev)
+        self._shown = (self.title_label.full_text(), self.source_label.text())
         self._show_stats(ev)
         self.matrix.set_data(ev.classes, ev.confusion)
         self.matrix.set_normalized(self.normalized_check.isChecked())
@@ -406,7 +429,7 @@ class EvaluateTab(QWidget):
             recorded = f" · the run recorded {self._recorded_acc:.1%} while training"
         skipped = f" · {len(ev.skipped):,} skipped" if ev.skipped else ""
         counts = f"{ev.num_images:,} images, {len(ev.classes)} classes"
-        self.source_label.setText(f"{fmt.sentence(ev.source)}: {counts}{skipped}{recorded}")
+        self.source_label.setText(f"Showing: {ev.source}: {counts}{skipped}{recorded}")
         self.source_label.setToolTip(
             "\n".join([ev.source] + [f"skipped {s.path}: {s.reason}" for s in ev.skipped[:30]])
             + ("\nAccuracy is measured here with the prediction pipeline (as the Predict tab and "

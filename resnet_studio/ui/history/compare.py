@@ -1,11 +1,15 @@
 """Compare runs: validation accuracy and loss curves overlaid, settings side by side.
 
 Reads run folders only through the engine's RunRecord (engine.runs): no torch. One
-colour per run, the same in both plots and in the table's header.
+colour per run, the same in both plots, in the legend above them (outside the plots, so
+it covers no curve) and in the table's header. The axes show plain numbers (no SI
+scaling); accuracy runs up to 100 % with room above it, so that tick and the points on it show.
 """
 
 from __future__ import annotations
 
+import html
+import math
 import os
 from pathlib import Path
 
@@ -34,6 +38,8 @@ from .panel import epochs_text, model_text
 __all__ = ["CompareView", "CompareDialog", "run_record", "SETTINGS_ROWS"]
 
 COLORS = ("#3b6fd8", "#ef7d22", "#2a9d8f", "#c2417b", "#8e6bd8", "#6a9a23", "#d8a31b", "#5b6770")
+PADDING = 0.05  # room around the points, a share of each axis' span: no point sits on the frame
+LABEL_OVERHANG = 12  # pixels the last epoch's label may reach past the end of the x axis
 SETTINGS_ROWS = (
     ("dataset", "Dataset"),
     ("model", "Model"),
@@ -64,7 +70,7 @@ def run_record(run_dir: str | os.PathLike) -> dict:
     lr = config.get("lr")
     return {
         "path": run.path,
-        "name": run.name,
+        "name": run.display_name,  # the name given in History, else the folder's
         "epoch": [int(r.get("epoch", 0)) for r in rows],
         "val_acc": [float(r["val_acc"]) * 100 if r.get("val_acc") is not None else float("nan") for r in rows],
         "val_loss": [float(r["val_loss"]) if r.get("val_loss") is not None else float("nan") for r in rows],
@@ -111,6 +117,9 @@ class CompareView(QWidget):
             for axis in ("left", "bottom"):
                 item.getAxis(axis).setPen(pg.mkPen(fg, width=1))
                 item.getAxis(axis).setTextPen(pg.mkPen(fg))
+                item.getAxis(axis).enableAutoSIPrefix(False)  # a loss of 0.1 to 0.5 reads so, not "(x0.001)" 100 to 500
+            item.getAxis("bottom").setStyle(hideOverlappingLabels=LABEL_OVERHANG)
+            item.getViewBox().setDefaultPadding(PADDING)
             return widget
 
         self.acc_plot = plot("Validation accuracy", "%")
@@ -119,6 +128,18 @@ class CompareView(QWidget):
         plots.setChildrenCollapsible(False)
         plots.addWidget(self.acc_plot)
         plots.addWidget(self.loss_plot)
+        self.legend = QLabel()  # the runs' colours, above both plots
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)
+        self.legend.setContentsMargins(10, 6, 10, 4)
+        self.legend.setBackgroundRole(QPalette.ColorRole.Base)
+        self.legend.setAutoFillBackground(True)
+        charts = QWidget()
+        column = QVBoxLayout(charts)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.legend)
+        column.addWidget(plots, 1)
 
         self.table = QTableWidget()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -133,7 +154,7 @@ class CompareView(QWidget):
 
         body = QSplitter(Qt.Orientation.Vertical)
         body.setChildrenCollapsible(False)
-        body.addWidget(plots)
+        body.addWidget(charts)
         body.addWidget(self.table)
         body.setSizes([330, 360])
         layout = QVBoxLayout(self)
@@ -145,16 +166,11 @@ class CompareView(QWidget):
         self.records = [run_record(d) for d in run_dirs]
         self.labels = _labels([r["name"] for r in self.records])
         for widget in (self.acc_plot, self.loss_plot):
-            item = widget.getPlotItem()
-            item.clear()
-            if item.legend is None:
-                offset = (-8, 8) if widget is self.loss_plot else (-8, -8)  # top right for the loss, bottom right for accuracy
-                legend = item.addLegend(offset=offset, labelTextColor=self._foreground.name())
-                fill = QColor(self.palette().color(QPalette.ColorRole.Base))
-                fill.setAlpha(210)
-                legend.setBrush(pg.mkBrush(fill))
-            else:
-                item.legend.clear()
+            widget.getPlotItem().clear()
+        self.legend.setText(" &nbsp; ".join(
+            f'<span style="white-space:nowrap"><span style="color:{COLORS[i % len(COLORS)]}">━●━</span>'
+            f"&nbsp;{html.escape(label)}</span>" for i, label in enumerate(self.labels)
+        ))
         symbol = dict(symbol="o", symbolSize=6, symbolPen=None, antialias=True)
         for i, (rec, label) in enumerate(zip(self.records, self.labels)):
             color = COLORS[i % len(COLORS)]
@@ -163,6 +179,7 @@ class CompareView(QWidget):
         longest = max((max(r["epoch"]) for r in self.records if r["epoch"]), default=1)
         for widget in (self.acc_plot, self.loss_plot):  # whole epochs on the x axis of short runs
             widget.getPlotItem().getAxis("bottom").setTickSpacing(*((1, 1) if longest <= 20 else (None, None)))
+        self.acc_plot.getPlotItem().setYRange(accuracy_floor(self.records), 100, padding=PADDING)
         self._fill_table()
         empty = [r["name"] for r in self.records if not r["epoch"]]
         self.note.setText(f"No finished epoch yet: {', '.join(empty)}" if empty else "")
@@ -195,6 +212,13 @@ class CompareView(QWidget):
                     item.setFont(font)
                     item.setForeground(QBrush(QColor(COLORS[col % len(COLORS)])))
                 self.table.setItem(row, col, item)
+
+
+def accuracy_floor(records: list[dict]) -> float:
+    """Where the accuracy axis starts (it ends at 100 %): the tens below the lowest point,
+    at most 90, so that runs close together stay apart."""
+    values = [v for r in records for v in r["val_acc"] if math.isfinite(v)]
+    return float(min(90, math.floor(min(values) / 10) * 10)) if values else 0.0
 
 
 def _short(name: str, seconds: bool = False) -> str:

@@ -5,14 +5,16 @@ compared, largest probability difference measured) run in the background; the
 dialog then says what was written and what was measured, or why it failed. When
 onnx/onnxruntime are missing, the ONNX choice says how to install them. The window opens
 it for a run folder (from History, the Evaluate tab or File > Export Model…).
+
+Its texts wrap; whenever what it shows changes (the result, a message, the progress) and
+when it is shown or resized, the dialog grows to the height its texts need at its width
+and keeps that as its minimum, so no text is cut off and none overlaps another.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QUrl
-from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
@@ -24,13 +26,14 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
 
 from .. import format as fmt
 from ..tasks import TaskGroup
-from ..widgets import Banner, InlineMessage, muted_label
+from ..widgets import Banner, InlineMessage, muted_label, open_folder
 
 __all__ = ["ExportDialog"]
 
@@ -38,6 +41,12 @@ _CHOICES = (
     ("onnx", "ONNX", "model.onnx", "For ONNX Runtime, OpenCV DNN, TensorRT, Core ML converters and other frameworks"),
     ("torchscript", "TorchScript", "model.torchscript.pt", "For LibTorch (C++) and plain PyTorch, without this app"),
 )
+
+
+def _breakable(text: str) -> str:
+    """Escaped for a rich-text label, with a break allowed after each slash: a long path wraps
+    instead of widening the dialog."""
+    return fmt.escape(text).replace("/", "/\u200b").replace("\\", "\\\u200b")
 
 
 def _export(task, model_path: str, kind: str, out: str):
@@ -66,12 +75,15 @@ class ExportDialog(QDialog):
         formats = QVBoxLayout()
         formats.setSpacing(2)
         self.format_buttons: dict[str, QRadioButton] = {}
+        self.format_hints: dict[str, QLabel] = {}
+        indent = self.style().pixelMetric(QStyle.PixelMetric.PM_ExclusiveIndicatorWidth) + 8
         for i, (key, name, _file, note) in enumerate(_CHOICES):
             button = QRadioButton(name)
             self.format_group.addButton(button, i)
             self.format_buttons[key] = button
             hint = muted_label(note)
-            hint.setIndent(24)
+            hint.setContentsMargins(indent, 0, 0, 4)  # under the button's text, on lines of its own
+            self.format_hints[key] = hint
             formats.addWidget(button)
             formats.addWidget(hint)
         self.missing_message = InlineMessage()
@@ -97,6 +109,7 @@ class ExportDialog(QDialog):
         self.progress.setFixedHeight(10)
         self.progress.hide()
         self.stage_label = QLabel()
+        self.stage_label.hide()  # shown while it has something to say
         self.banner = Banner()
 
         self.buttons = QDialogButtonBox()
@@ -123,6 +136,8 @@ class ExportDialog(QDialog):
         self.format_group.idToggled.connect(lambda _id, checked: checked and self._on_format_change())
         self.format_buttons["onnx"].setChecked(True)
         self._on_format_change()
+        self.resize(self.minimumWidth(), self.height())
+        self.fit_to_text()
 
     # ------------------------------------------------------------ public
 
@@ -143,20 +158,33 @@ class ExportDialog(QDialog):
     def is_busy(self) -> bool:
         return self._job.busy
 
+    def fit_to_text(self) -> None:
+        """Grow (never shrink) to the height the wrapped texts need at the present width, and make
+        that the minimum height: nothing is cut off or drawn over another."""
+        layout = self.layout()
+        layout.activate()
+        width = self.width()
+        needed = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else layout.totalSizeHint().height()
+        needed = max(needed, layout.totalMinimumSize().height())
+        if self.minimumHeight() != needed:
+            self.setMinimumHeight(needed)
+        if self.height() < needed:
+            self.resize(width, needed)
+
     def start_export(self) -> None:
         if self._job.busy or not self.out_path():
             return
         self.result, self.error = None, ""
         self.banner.hide()
         self.folder_button.hide()
-        self.stage_label.setText("Starting…")
+        self._set_stage("Starting…")
         task = self._job.start(
             _export,
             self.model_path,
             self.format(),
             self.out_path(),
             receiver=self,
-            on_progress=self.stage_label.setText,
+            on_progress=self._set_stage,
             on_result=self._on_done,
             on_error=self._on_failed,
             on_finished=lambda: self._set_busy(False),
@@ -189,6 +217,13 @@ class ExportDialog(QDialog):
         else:
             self.missing_message.clear_message()
         self.export_button.setEnabled(not missing and not self._job.busy)
+        self.fit_to_text()
+
+    def _set_stage(self, text: str) -> None:
+        self.stage_label.setText(text)
+        if self.stage_label.isHidden() == bool(text):
+            self.stage_label.setVisible(bool(text))
+            self.fit_to_text()
 
     def _on_out_edited(self, _text: str) -> None:
         self._out_edited = True
@@ -208,28 +243,40 @@ class ExportDialog(QDialog):
         self.out_edit.setEnabled(not busy)
         if not busy:
             self._on_format_change()
+        self.fit_to_text()
 
     def _on_done(self, result) -> None:
         self.result = result
-        self.stage_label.setText("")
+        self._set_stage("")
         agree = "top-1 identical on all of them" if result.top1_agree == result.images_checked else (
             f"top-1 identical on {result.top1_agree}")
         self.banner.show_message(
             "info",
             f"Exported to {Path(result.path).name}",
-            f"{fmt.escape(result.path)}<br>Checked against PyTorch on {result.images_checked} images: {agree}; "
+            f"{_breakable(result.path)}<br>Checked against PyTorch on {result.images_checked} images: {agree}; "
             f"largest probability difference <b>{result.max_prob_diff:.2e}</b>.",
         )
         self.folder_button.show()
+        self.fit_to_text()
 
     def _on_failed(self, message: str) -> None:
         self.error = message
-        self.stage_label.setText("")
-        self.banner.show_message("error", "Export failed", fmt.escape(message))
+        self._set_stage("")
+        self.banner.show_message("error", "Export failed", _breakable(message))
+        self.fit_to_text()
 
     def _show_folder(self) -> None:
         if self.result is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(self.result.path).parent)))
+            open_folder(Path(self.result.path).parent, self)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.fit_to_text()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():  # narrower: the texts wrap onto more lines
+            self.fit_to_text()
 
     def reject(self) -> None:
         if self._job.busy:

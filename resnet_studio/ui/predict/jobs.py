@@ -13,11 +13,13 @@ from resnet_studio.engine.errors import describe
 
 from ..images import heat_qimage, load_thumbnail
 
-__all__ = ["TOPK", "CHUNK", "CAM_CHUNK", "THUMB", "load_predictor", "predict_images", "cam_thumbnails"]
+__all__ = ["TOPK", "CHUNK", "CAM_CHUNK", "THUMB", "THUMB_CHUNK", "load_predictor", "load_thumbnails", "predict_images",
+           "cam_thumbnails"]
 
 TOPK = 5  # classes shown per photo
 CHUNK = 16  # photos read and predicted per step (the command line's batch): results appear after each
 CAM_CHUNK = 4  # Grad-CAM thumbnails computed per step
+THUMB_CHUNK = 4  # thumbnails of waiting photos made per step
 THUMB = 96  # the side of a thumbnail on screen; its picture is made twice that, for high-DPI screens
 
 
@@ -28,8 +30,24 @@ def load_predictor(task, path: str | None):
     return Predictor.imagenet(depth=50) if path is None else Predictor.from_path(path)
 
 
-def predict_images(task, predictor, items: list[tuple[int, object]]) -> None:
-    """Read, thumbnail and predict `items` ([(id, path or encoded bytes)]) a chunk at a time.
+def load_thumbnails(task, items: list[tuple[int, object]]) -> None:
+    """Thumbnails of photos ([(id, path or encoded bytes)]) before they are predicted, a few at
+    a time: reports [(id, QImage or None)]; a file that cannot be read gets None (its
+    prediction says why)."""
+    for start in range(0, len(items), THUMB_CHUNK):
+        task.check()
+        out = []
+        for entry_id, source in items[start : start + THUMB_CHUNK]:
+            try:
+                out.append((entry_id, load_thumbnail(source, THUMB)))
+            except Exception:  # anything odd in one file: the prediction reports it
+                out.append((entry_id, None))
+        task.report(out)
+
+
+def predict_images(task, predictor, items: list[tuple[int, object, bool]]) -> None:
+    """Read, predict and (where asked) thumbnail `items` ([(id, path or encoded bytes, make a
+    thumbnail)]) a chunk at a time.
 
     Reports each chunk as [(id, thumbnail QImage or None, [(label, prob)], error or None)].
     A photo that cannot be read, or that the model cannot run on, gets its error; the others
@@ -39,10 +57,10 @@ def predict_images(task, predictor, items: list[tuple[int, object]]) -> None:
         task.check()
         results: dict[int, tuple] = {}
         pictures: dict[int, object] = {}
-        for entry_id, source in items[start : start + CHUNK]:
+        for entry_id, source, thumbnail in items[start : start + CHUNK]:
             try:
                 picture = predictor.read(source)  # the pixels prediction sees: the same probabilities
-                results[entry_id] = (_thumbnail(picture, source), [], None)
+                results[entry_id] = (_thumbnail(picture, source) if thumbnail else None, [], None)
                 pictures[entry_id] = picture
             except Exception as exc:  # anything odd in one file stays in that file's entry
                 results[entry_id] = (None, [], describe(exc))

@@ -5,7 +5,8 @@ then Open model… with its menu) and the banner under it, which says what is go
 opening a model, why one could not be opened, that torchvision's ImageNet ResNet-50 is in
 use, or what to do when there is no model at all. Models load in the background, the
 newest request winning; with no fine-tuned model the ImageNet model is offered once the
-tab is first shown (and when photos arrive), when its weights are available.
+tab is first shown (and when photos arrive), when its weights are available, unless a
+trained model is on its way (`expect`: the window loads the newest run's model at start).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class ModelPicker(QWidget):
         self._imagenet_error = ""
         self._open_error: str | None = None  # the last model that could not be opened: shown until dismissed or replaced
         self._shown_once = False
+        self._expected = ""  # a model the window is loading for this tab (a run's name): no ImageNet meanwhile
         self.banner = Banner()
 
         self.caption = muted_label("Model", wrap=False)
@@ -84,8 +86,20 @@ class ModelPicker(QWidget):
     def is_loading(self) -> bool:
         return self._load.busy
 
+    def expect(self, label: str) -> None:
+        """A model is being loaded for this tab elsewhere (`label` names it): say so, and offer no
+        ImageNet model meanwhile. "": it will not come (the ImageNet model may be offered again)."""
+        self._expected = label
+        if label:
+            self._update_banner()
+        elif self._shown_once:
+            self.offer_imagenet()
+        else:
+            self._update_banner()
+
     def set_predictor(self, predictor, label: str = "") -> None:
         """Use this engine Predictor (None: back to the ImageNet model, when available)."""
+        self._expected = ""
         self.cancel_load()
         if predictor is None:
             self._set(None, "", "none")
@@ -126,7 +140,7 @@ class ModelPicker(QWidget):
 
     def offer_imagenet(self, force: bool = False) -> None:
         """With no model, load the ImageNet one (unless it is off, or failed before and not `force`)."""
-        wanted = self.imagenet_enabled or force
+        wanted = (self.imagenet_enabled and not self._expected) or force
         if self._load.group.closed or self._load.busy or self.predictor is not None or not wanted:
             self._update_banner()
             return
@@ -191,6 +205,8 @@ class ModelPicker(QWidget):
     def _update_name(self) -> None:
         if self.predictor is not None:
             self.name_label.setText(self.label)
+        elif self._expected:
+            self.name_label.setText(f"Loading {self._expected}…")
         elif self._imagenet_state == "loading":
             self.name_label.setText("Loading the ImageNet model…")
         else:
@@ -203,6 +219,10 @@ class ModelPicker(QWidget):
             kept = "<br>The model in use is unchanged." if self.predictor is not None else ""
             self.banner.show_message("error", "Could not open the model", fmt.escape(self._open_error) + kept,
                                      [("Open another…", self.open_model_file), ("Dismiss", self._dismiss)])
+        elif self._expected:
+            kept = "Photos are kept and classified again with it." if self.predictor is not None else (
+                "Photos dropped meanwhile are classified as soon as it is ready.")
+            self.banner.show_message("info", f"Loading the model of {self._expected}…", kept)
         elif self.predictor is not None and self.source == "custom":
             self.banner.hide()
         elif self.predictor is not None:

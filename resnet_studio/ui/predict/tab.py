@@ -1,8 +1,11 @@
 """Drop photos, see what the model thinks: thumbnails with top-5 probability bars.
 
 Photos are read and predicted off the UI thread, one job at a time in the order they
-came, results appearing chunk by chunk (jobs.py). A file that cannot be read becomes an
-error entry. Another model predicts every photo again; clearing drops what is pending.
+came, results appearing chunk by chunk (jobs.py); their thumbnails are made by a job of
+their own, so a photo waiting for its prediction (or for a model) shows its picture. A
+file that cannot be read becomes an error entry. Another model predicts every photo
+again; clearing drops what is pending. Ctrl+V pastes whenever the tab is shown; dropped
+files are taken as a copy (the file manager keeps them).
 With no fine-tuned model the tab offers torchvision's ImageNet ResNet-50 when its weights
 are available, and says clearly what to do when they are not (model_picker.py).
 
@@ -17,7 +20,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QIODevice, QMimeData, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequence, QShortcut
+from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -38,9 +41,9 @@ from resnet_studio.engine.data import IMAGE_EXTENSIONS, list_image_files
 from .. import format as fmt
 from ..cam_view import CamView
 from ..tasks import TaskGroup
-from ..widgets import local_paths
+from ..widgets import local_paths, open_folder
 from .heatmaps import Heatmaps
-from .jobs import TOPK, predict_images
+from .jobs import TOPK, load_thumbnails, predict_images
 from .model_picker import ModelPicker
 from .results import DROP_HINT_TEXT, DropHint, PredictEntry, ResultsModel, ResultsView
 
@@ -61,7 +64,9 @@ class PredictTab(QWidget):
         self.setAcceptDrops(True)
         self._tasks = TaskGroup()
         self._predicting = self._tasks.slot("predict")
+        self._thumbnailing = self._tasks.slot("thumbnails")
         self._queue: list[int] = []  # entry ids waiting to be predicted
+        self._thumb_queue: list[int] = []  # entry ids waiting for a thumbnail
         self._next_id = 0
         self._batch = 0
         self._paste_count = 0
@@ -151,9 +156,12 @@ class PredictTab(QWidget):
         col.addWidget(self.splitter, 1)
         col.addLayout(status)
 
-        paste = QShortcut(QKeySequence(QKeySequence.StandardKey.Paste), self)
-        paste.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        paste.activated.connect(self.paste)
+        # the whole window's while the tab is shown (a shortcut of a hidden widget is off), not only
+        # once the focus is inside it: the tab bar keeps the focus when the tab is chosen; a text
+        # field that has the focus still pastes into itself
+        self.paste_shortcut = QShortcut(QKeySequence(QKeySequence.StandardKey.Paste), self)
+        self.paste_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        self.paste_shortcut.activated.connect(self.paste)
         delete = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.view)
         delete.setContext(Qt.ShortcutContext.WidgetShortcut)
         delete.activated.connect(self._remove_selected)
@@ -163,6 +171,11 @@ class PredictTab(QWidget):
     def set_predictor(self, predictor, label: str = "") -> None:
         """Use this engine Predictor (None: back to the ImageNet model, when available)."""
         self.model_picker.set_predictor(predictor, label)
+
+    def expect_model(self, label: str) -> None:
+        """A trained model (`label`: its run) is being loaded for this tab: say so, and load no
+        ImageNet model meanwhile; "" when it will not come. The photos stay either way."""
+        self.model_picker.expect(label)
 
     def predictor(self):
         return self.model_picker.predictor
@@ -210,13 +223,15 @@ class PredictTab(QWidget):
         return self.results.entries()
 
     def is_busy(self) -> bool:
-        """True while a model loads or photos are being predicted."""
-        return self._predicting.busy or self.model_picker.is_loading()
+        """True while a model loads, or photos are being predicted or thumbnailed."""
+        return self._predicting.busy or self._thumbnailing.busy or self.model_picker.is_loading()
 
     def clear(self) -> None:
         """Remove every result; what is still being predicted or explained is dropped."""
         self._predicting.cancel()
+        self._thumbnailing.cancel()
         self._queue.clear()
+        self._thumb_queue.clear()
         self.heatmaps.reset()
         self.results.clear()
         self.heatmaps.clear_pane()
@@ -245,6 +260,7 @@ class PredictTab(QWidget):
         Call before the window closes. True when every thread has ended.
         """
         self._predicting.cancel()
+        self._thumbnailing.cancel()
         self.heatmaps.reset()
         self.model_picker.cancel_load()
         ended = self._tasks.shutdown(timeout_ms)
@@ -289,15 +305,18 @@ class PredictTab(QWidget):
 
     # ------------------------------------------------------------ drag and drop
 
+    # Drops are taken as a copy, whatever the source proposes: a file manager whose default is
+    # Move would delete the dropped files once they are accepted.
+
     def dragEnterEvent(self, event) -> None:
         if local_paths(event.mimeData()) or event.mimeData().hasImage():
-            event.acceptProposedAction()
+            _accept_as_copy(event)
             self._set_drag_active(True)
         else:
             event.ignore()
 
     def dragMoveEvent(self, event) -> None:
-        event.acceptProposedAction()
+        _accept_as_copy(event)
 
     def dragLeaveEvent(self, event) -> None:
         self._set_drag_active(False)
@@ -305,7 +324,7 @@ class PredictTab(QWidget):
     def dropEvent(self, event) -> None:
         self._set_drag_active(False)
         if self._add_mime(event.mimeData()):
-            event.acceptProposedAction()
+            _accept_as_copy(event)
         else:
             event.ignore()
 
@@ -337,6 +356,7 @@ class PredictTab(QWidget):
             new.append(PredictEntry(self._next_id, name, source, path, self._batch))
         self.results.add(new)
         self._queue.extend(e.id for e in new)
+        self._thumb_queue.extend(e.id for e in new)
         self.stack.setCurrentWidget(self.view)
         if self.results.newest_first:
             self.view.scrollToTop()
@@ -345,15 +365,40 @@ class PredictTab(QWidget):
         if self.predictor() is None and not self.model_picker.is_loading():
             self.model_picker.offer_imagenet()
         self._pump()
+        self._pump_thumbnails()
         self._update_status()
         return len(new)
+
+    def _pump_thumbnails(self) -> None:
+        """Make the thumbnails of every photo still without one, unless a job is making some."""
+        if self._thumbnailing.busy or self._tasks.closed:
+            return
+        ids, self._thumb_queue = self._thumb_queue, []
+        items = [(e.id, e.source) for e in map(self.results.get, ids) if e is not None and e.thumb is None and not e.done]
+        if items:
+            self._thumbnailing.start(
+                load_thumbnails,
+                items,
+                receiver=self,
+                on_progress=self._on_thumbnails,
+                on_finished=self._pump_thumbnails,
+            )
+
+    def _on_thumbnails(self, results: list) -> None:
+        changed = []
+        for entry_id, thumb in results:
+            entry = self.results.get(entry_id)
+            if entry is not None and thumb is not None and entry.thumb is None:
+                entry.thumb, entry.pixmap = thumb, None
+                changed.append(entry_id)
+        self.results.changed(changed)
 
     def _pump(self) -> None:
         """Start predicting everything queued, unless a job is running or there is no model."""
         if self._predicting.busy or self.predictor() is None:
             return
         ids, self._queue = self._queue, []
-        items = [(e.id, e.source) for e in map(self.results.get, ids) if e is not None]
+        items = [(e.id, e.source, e.thumb is None) for e in map(self.results.get, ids) if e is not None]
         if items:
             self._predicting.start(
                 predict_images,
@@ -450,6 +495,8 @@ class PredictTab(QWidget):
             self.results.remove(e.id)
             if e.id in self._queue:
                 self._queue.remove(e.id)
+            if e.id in self._thumb_queue:
+                self._thumb_queue.remove(e.id)
         self._update_status()
 
     def _context_menu(self, pos) -> None:
@@ -463,13 +510,17 @@ class PredictTab(QWidget):
         menu = QMenu(self)
         menu.addAction("Copy result", lambda: QGuiApplication.clipboard().setText(text))
         if entry.path:
-            folder = QUrl.fromLocalFile(str(Path(entry.path).parent))
-            menu.addAction("Show in folder", lambda: QDesktopServices.openUrl(folder))
+            folder = Path(entry.path).parent
+            menu.addAction("Show in folder", lambda: open_folder(folder, self))
         menu.addSeparator()
         menu.addAction("Remove", self._remove_selected)
         menu.exec(self.view.viewport().mapToGlobal(pos))
 
 
+def _accept_as_copy(event) -> None:
+    """Accept a drag or a drop as a copy: the source keeps its files."""
+    event.setDropAction(Qt.DropAction.CopyAction)
+    event.accept()
 
 
 def _last_dir() -> str:

@@ -1,5 +1,6 @@
-"""The depth choice as a table: ResNet-18 to 152 with parameters, GFLOPs at the image size and
-ImageNet top-1 (torchvision's numbers, filled in once torch has loaded)."""
+"""The depth choice as a table: ResNet-18 to 152 with parameters, compute at the image size in
+GMACs (billions of multiply-adds, as the diagram and `resnet-studio info` say) and ImageNet
+top-1 (torchvision's numbers, filled in once torch has loaded)."""
 
 from __future__ import annotations
 
@@ -12,21 +13,24 @@ from .. import format as fmt
 from ..widgets import muted_label
 from .fields import Field
 
-__all__ = ["DepthTable", "DepthField"]
+__all__ = ["DepthTable", "DepthField", "COMPUTE_HEADER"]
+
+COMPUTE_HEADER = "GMACs"  # billions of multiply-adds: the name the diagram and `info` use too
 
 
 class DepthTable(QTreeWidget):
-    """ResNet depths as rows: name, parameters, GFLOPs at the image size, ImageNet top-1."""
+    """ResNet depths as rows: name, parameters, GMACs at the image size, ImageNet top-1."""
 
     depthChanged = Signal(int)
 
     def __init__(self) -> None:
         super().__init__()
         self.setColumnCount(4)
-        self.setHeaderLabels(["Model", "Params", "GFLOPs", "Top-1"])
+        self.setHeaderLabels(["Model", "Params", COMPUTE_HEADER, "Top-1"])
         header = self.headerItem()
         header.setToolTip(1, "Number of weights in the network (with the 1,000-class ImageNet head)")
-        header.setToolTip(2, "Compute per image at the chosen image size (billions of multiply-adds)")
+        header.setToolTip(2, "Compute per image at the chosen image size, in GMACs: billions of multiply-adds "
+                             "(multiply-accumulates)")
         header.setToolTip(3, "Top-1 accuracy of torchvision's ImageNet weights for this depth")
         for col in (1, 2, 3):
             header.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -71,10 +75,11 @@ class DepthTable(QTreeWidget):
     def set_summary(self, depth: int, summary: dict) -> None:
         item = self._items[depth]
         item.setText(1, fmt.count(summary["params"]))
-        item.setText(2, f"{summary['gflops']:.2f}" if summary["gflops"] < 10 else f"{summary['gflops']:.1f}")
+        macs = summary["gflops"]  # torchvision's "GFLOPS" are multiply-adds: GMACs
+        item.setText(2, f"{macs:.2f}" if macs < 10 else f"{macs:.1f}")
         item.setText(3, f"{summary['imagenet_top1']:.1f} %")
         tip = (
-            f"ResNet-{depth}: {summary['params']:,} parameters, {summary['gflops']:.2f} GFLOPs per image, "
+            f"ResNet-{depth}: {summary['params']:,} parameters, {macs:.2f} GMACs (billions of multiply-adds) per image, "
             f"{summary['imagenet_top1']:.1f} % ImageNet top-1 ({summary.get('weights_name', '')})"
         )
         for col in range(4):
@@ -94,7 +99,7 @@ class DepthField(Field):
 
     def __init__(self) -> None:
         table = DepthTable()
-        self.hint = muted_label("GFLOPs per image at 224 px. Top-1: torchvision's ImageNet weights.")
+        self.hint = muted_label(_hint_text(224))
         super().__init__("depth", "", "The network's depth: deeper is more accurate and slower.", table, self.hint)
         self.table = table
         table.depthChanged.connect(self.changed)
@@ -111,4 +116,8 @@ class DepthField(Field):
     def show_numbers(self, summaries: dict[int, dict], image_size: int) -> None:
         for depth, summary in summaries.items():
             self.table.set_summary(depth, summary)
-        self.hint.setText(f"GFLOPs per image at {image_size} px. Top-1: torchvision's ImageNet weights.")
+        self.hint.setText(_hint_text(image_size))
+
+
+def _hint_text(image_size: int) -> str:
+    return f"GMACs: billions of multiply-adds per image at {image_size} px. Top-1: torchvision's ImageNet weights."

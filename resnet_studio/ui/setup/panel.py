@@ -7,7 +7,7 @@ trainer make); the panel shows each problem under the field it names and publish
 config, and the first reason a run cannot start, to the studio state.
 
 The panel imports no torch at construction. The numbers that need torchvision
-(parameter counts, GFLOPs, ImageNet top-1, default learning rates, the device list)
+(parameter counts, GMACs (multiply-adds), ImageNet top-1, default learning rates, the device list)
 arrive from a background task shortly after the panel is first shown.
 """
 
@@ -27,7 +27,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resnet_studio.engine.config import DEMO_PER_CLASS, OPTIMIZERS, Problem, TrainConfig, default_lr
+from resnet_studio.engine.config import (
+    DEMO_PER_CLASS,
+    DEMO_SCRATCH_IMAGE_SIZE,
+    OPTIMIZERS,
+    Problem,
+    TrainConfig,
+    default_lr,
+)
 
 from ..format import sentence
 from ..scanner import CHECKING, DatasetScanner
@@ -105,6 +112,7 @@ class SetupPanel(QWidget):
         self._numbers_size: int | None = None  # the image size the depth table's numbers are for
         self._info_job = self._tasks.slot("engine-info")
         self._problems: list[Problem] = []
+        self._notes: dict[str, tuple[object, str]] = {}  # field -> (the value it is about, a hint shown under it)
         self._build()
         self.weights.tasks = self._tasks
         for f in self.fields.values():
@@ -113,6 +121,7 @@ class SetupPanel(QWidget):
         scanner.busyChanged.connect(lambda _text: self._update())
         scanner.errorChanged.connect(lambda _text: self._update())
         scanner.progress.connect(self._on_scan_progress)
+        scanner.demoReady.connect(self._on_demo_ready)
         state.datasetChanged.connect(lambda _scan: self._update())
         self._update()
 
@@ -260,6 +269,24 @@ class SetupPanel(QWidget):
     def choose_dataset(self) -> None:
         self.scanner.choose_folder(self)
 
+    def train_from_scratch(self) -> None:
+        """Start from random weights (nothing to download); the demo dataset also at its small size."""
+        self.weights.set_value("none")
+        if self._is_demo_folder():
+            self.fields["image_size"].set_value(DEMO_SCRATCH_IMAGE_SIZE)
+
+    def choose_weights_file(self) -> bool:
+        """Ask for a weights file (a dialog) and start from it; False when none was chosen."""
+        chosen = self.weights.browse_file()
+        if chosen:
+            self.weights.set_value(chosen)
+        return bool(chosen)
+
+    def note(self, name: str) -> str:
+        """The hint shown under a field while it has no problem ("" for none)."""
+        value, text = self._notes.get(name, (None, ""))
+        return text if text and self.fields[name].value() == value else ""
+
     def set_running(self, running: bool) -> None:
         """Lock the fields while a run trains (the run uses the values it started with)."""
         self._content.setEnabled(not running)
@@ -348,8 +375,10 @@ class SetupPanel(QWidget):
             return Problem("data", s.error)
         if scan is None:
             return Problem("data", "The folder has not been checked yet.", "busy")
-        warning = scan.balance_warning()
-        return Problem("data", f"{warning} See the Data tab.", "warning") if warning else None
+        if scan.problem:
+            return Problem("data", f"{sentence(scan.problem)}. See the Data tab.")
+        warnings = scan.warnings()
+        return Problem("data", f"{' '.join(warnings)} See the Data tab.", "warning") if warnings else None
 
     def _show_problems(self) -> None:
         by_field = {}
@@ -358,7 +387,9 @@ class SetupPanel(QWidget):
         for name in [*self.fields, "data"]:
             label = self.message(name)
             p = by_field.get(name)
-            if p is None:
+            if p is None and name in self.fields and self.note(name):
+                label.show_hint(self.note(name))
+            elif p is None:
                 label.clear_message()
             elif p.level == "warning":
                 label.show_warning(sentence(p.message))
@@ -370,6 +401,25 @@ class SetupPanel(QWidget):
         self.fields["val_split"].editor.setEnabled(not split_given)
         if split_given and "val_split" not in by_field:
             self.fields["val_split"].message.show_hint("The folder's own train/ and val/ folders are used.")
+
+    def _is_demo_folder(self) -> bool:
+        from resnet_studio.engine.runs import default_demo_dir
+
+        return bool(self.scanner.folder) and self.scanner.folder == str(default_demo_dir())
+
+    def _on_demo_ready(self, cached: dict) -> None:
+        """The demo dataset: without the chosen depth's ImageNet weights at hand (offline, behind a
+        proxy), it starts from scratch at a size fit for its small images, and the panel says so."""
+        depth = self.fields["depth"].value()
+        if self.weights.kind() != "imagenet" or cached.get(depth, True):
+            return
+        self.weights.set_value("none")
+        self.fields["image_size"].set_value(DEMO_SCRATCH_IMAGE_SIZE)
+        self._notes["weights"] = ("none", (
+            f"The ImageNet weights for ResNet-{depth} are not on this computer, so the demo trains from scratch "
+            f"at {DEMO_SCRATCH_IMAGE_SIZE} px: nothing to download, and the textures are learnt in minutes."
+        ))
+        self._update()
 
     def _on_folder(self, folder: str) -> None:
         self.data_path_label.setText(folder or "No folder chosen")
@@ -414,3 +464,21 @@ class SetupPanel(QWidget):
         lr: LrField = self.fields["lr"]
         known = config.optimizer in OPTIMIZERS
         lr.set_auto(default_lr(config.optimizer, config.pretrained, config.batch_size) if known else None)
+
+    def show_run_settings(self, title: str, settings: str) -> None:
+        """A note above the fields when the run on the Train tab has settings of its own (a
+        resumed run, or a past run shown): `title` names it, `settings` gives them (plain
+        text); the fields stay those of the next run. An empty `title` takes the note away."""
+        from ..format import escape
+        from ..widgets import Banner
+
+        if getattr(self, "run_note", None) is None:
+            self.run_note = Banner()
+            self._run_note_box = QWidget()
+            box = QVBoxLayout(self._run_note_box)
+            box.setContentsMargins(10, 8, 10, 2)
+            box.addWidget(self.run_note)
+            self.layout().insertWidget(0, self._run_note_box)
+        if title:
+            self.run_note.show_message("info", title, escape(settings), actions=[("Hide", self._run_note_box.hide)])
+        self._run_note_box.setVisible(bool(title))

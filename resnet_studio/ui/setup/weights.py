@@ -136,8 +136,13 @@ class WeightsField(Field):
         self.file_row.setVisible(self.kind() == "file")
         self.changed.emit()
 
-    def _browse(self) -> None:
+    def browse_file(self) -> str:
+        """Ask for a weights file; its path, or "" when the dialog was cancelled."""
         start = self.path.text() or str(Path.home())
         path, _ = QFileDialog.getOpenFileName(self.box, "Choose a weights file", start, WEIGHTS_FILE_FILTER)
+        return path
+
+    def _browse(self) -> None:
+        path = self.browse_file()
         if path:
             self.path.setText(path)

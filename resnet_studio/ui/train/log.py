@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 import time
 
-from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QColor, QDesktopServices, QFontDatabase
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFontDatabase
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QStyle, QToolButton, QVBoxLayout, QWidget
 
 from ..format import escape
-from ..widgets import css, palette_colors
+from ..widgets import css, open_folder, palette_colors
 
 __all__ = ["RunLog", "MAX_LOG_LINES"]
 
@@ -86,4 +86,4 @@ class RunLog(QWidget):
 
     def _open_run_folder(self) -> None:
         if self._run_dir and os.path.isdir(self._run_dir):
-            QDesktopServices.openUrl(QUrl.fromLocalFile(self._run_dir))
+            open_folder(self._run_dir, self)

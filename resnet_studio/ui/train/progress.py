@@ -2,7 +2,9 @@
 
 `RunProgress` shows where a run is (epoch and step of how many), its latest figures
 (smoothed loss, validation accuracy, the best so far, images a second) and its time:
-elapsed, and the ETA counted down between updates, every second while a run is under way.
+elapsed (a resumed run's time before the resume included), and the ETA counted down
+between updates, every second while a run is under way. A run that failed or was stopped
+keeps its bar where it got to, in the palette's error or warning colour, saying so.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QElapsedTimer, QTimer
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QVBoxLayout, QWidget
 
 from ..format import duration, fraction
-from ..widgets import StatTile
+from ..widgets import StatTile, palette_colors
 
 __all__ = ["RunProgress"]
 
@@ -22,11 +25,16 @@ def _speed(images_per_sec: float) -> str:
     return f"{images_per_sec:,.0f}" if images_per_sec >= 10 else f"{images_per_sec:.1f}"
 
 
+#: the bar's colour (a palette_colors name) for a run that ended other than completed
+OUTCOME_COLORS = {"failed": "error", "cancelled": "warning", "interrupted": "warning"}
+
+
 class RunProgress(QWidget):
     """A progress `bar` over a row of StatTiles: epoch, loss, val, best, speed, elapsed, eta.
 
     The tab says what the run is doing with `set_state` (its state names); the clock
-    counts while that is "preparing", "running", "paused" or "stopping".
+    counts while that is "preparing", "running", "paused" or "stopping". `outcome()`:
+    how the run shown ended ("" while it runs, or when nothing is shown).
     """
 
     LIVE_STATES = ("preparing", "running", "paused", "stopping")
@@ -39,6 +47,9 @@ class RunProgress(QWidget):
         self._best: tuple[float, int] | None = None
         self._eta: float | None = None
         self._eta_at = 0.0
+        self._epoch_now = 0  # the epoch under way (the one a failure or stop interrupts)
+        self._earlier = 0.0  # a resumed run's training time before the resume, in seconds
+        self._outcome = ""
         self._stopwatch = QElapsedTimer()
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
@@ -76,6 +87,14 @@ class RunProgress(QWidget):
         for tile in self._tiles():
             tile.set_value("—")
         self._best = None
+        self._epoch_now = 0
+        self._earlier = 0.0
+        self._set_outcome("")
+
+    def outcome(self) -> str:
+        """How the run shown ended: "completed", "cancelled", "failed", "interrupted" (a past
+        run whose process went away), or "" (under way, or nothing shown)."""
+        return self._outcome
 
     def set_state(self, state: str) -> None:
         """The tab's state; "preparing" makes the bar busy until the first step."""
@@ -86,16 +105,21 @@ class RunProgress(QWidget):
 
     # ---------------------------------------------------------------- live
 
-    def start(self, event) -> None:
-        """A RunStarted event: the bar spans the run's steps; the clock starts."""
+    def start(self, event, earlier_seconds: float = 0.0) -> None:
+        """A RunStarted event: the bar spans the run's steps; the clock starts, from
+        `earlier_seconds` (a resumed run's training time before the resume)."""
         self._epochs = event.epochs
         self._total_steps = event.epochs * event.steps_per_epoch
+        self._epoch_now = event.start_epoch
+        self._earlier = max(0.0, float(earlier_seconds))
+        self._set_outcome("")
         self.bar.setRange(0, max(1, self._total_steps))
         self.bar.setValue((event.start_epoch - 1) * event.steps_per_epoch)
         self.bar.setFormat(f"Epoch {event.start_epoch}/{event.epochs}  ·  starting…")
         self.epoch.set_value(f"{event.start_epoch} / {event.epochs}")
         self._stopwatch.start()
         self._clock.start()
+        self._tick()
 
     def add_step(self, last, smoothed_loss: float) -> None:
         """The latest StepEnd event of a batch, and the smoothed loss after it."""
@@ -103,6 +127,7 @@ class RunProgress(QWidget):
             self.bar.setRange(0, self._total_steps)
             self.bar.setValue(min(self._total_steps, last.global_step))
         epochs = self._epochs or "?"
+        self._epoch_now = last.epoch
         self.bar.setFormat(f"Epoch {last.epoch}/{epochs}  ·  step {last.step}/{last.steps_per_epoch}  ·  %p%")
         self.epoch.set_value(f"{last.epoch} / {epochs}")
         self.loss.set_value(f"{smoothed_loss:.3f}", f"last batch: {last.loss:.4f}")
@@ -117,18 +142,24 @@ class RunProgress(QWidget):
         self._set_best(e.val_acc, e.epoch)
 
     def finish(self, status: str) -> None:
-        """The run ended: "completed", "cancelled" or "failed"."""
+        """The run ended: "completed", "cancelled" or "failed". A failed or stopped run's bar
+        stays where it got to, in the error or warning colour: "Failed at epoch 3 of 10"."""
         self._clock.stop()
         self._tick()
         self.eta.set_value("done" if status == "completed" else "—")
+        self._set_outcome(status)
         if status == "completed":
+            self.bar.setRange(0, max(1, self.bar.maximum()))
             self.bar.setValue(self.bar.maximum())
             self.bar.setFormat("Done  ·  %p%")
-        elif status == "failed":
+            return
+        verb = "Failed" if status == "failed" else "Stopped"
+        if not self._epoch_now:  # before the run started (checking the data, building the model)
             self.bar.setRange(0, 1)
-            self.bar.setFormat("Failed")
+            self.bar.setValue(0)
+            self.bar.setFormat(f"{verb} while preparing")
         else:
-            self.bar.setFormat("Stopped  ·  %p%")
+            self.bar.setFormat(f"{verb} at epoch {self._epoch_now} of {self._epochs}  ·  %p%")
 
     # ---------------------------------------------------------------- replay
 
@@ -145,14 +176,37 @@ class RunProgress(QWidget):
         if smoothed_loss is not None:
             self.loss.set_value(f"{smoothed_loss:.3f}")
 
-    def show_done(self, done: int, total: int) -> None:
-        """A past run: `done` of `total` epochs."""
+    def show_done(self, done: int, total: int, status: str = "completed") -> None:
+        """A past run: `done` of `total` epochs; `status` as RunRecord.status says (a failed
+        or stopped one in its colour)."""
         self.bar.setRange(0, total)
         self.bar.setValue(done)
-        self.bar.setFormat(f"{done} of {total} epochs")
+        verb = {"failed": "Failed", "cancelled": "Stopped", "interrupted": "Interrupted"}.get(status)
+        self.bar.setFormat(f"{verb} after {done} of {total} epochs" if verb else f"{done} of {total} epochs")
         self.epoch.set_value(f"{done} / {total}")
+        self._set_outcome(status if status in (*OUTCOME_COLORS, "completed") else "")
 
     # ---------------------------------------------------------------- internals
+
+    def _set_outcome(self, outcome: str) -> None:
+        """The bar in the colour of how the run ended (the palette's highlight while it runs).
+        Both the palette and a style sheet: the application's style sheet draws the chunk in
+        palette(highlight) of the application's palette, whatever the bar's own says."""
+        self._outcome = outcome
+        role = OUTCOME_COLORS.get(outcome)
+        if role is None:  # the window's palette again (the style sheet first: it restores the palette it found)
+            self.bar.setStyleSheet("")
+            self.bar.setPalette(QPalette())
+            return
+        color = palette_colors(self)[role]
+        self.bar.setStyleSheet(f"QProgressBar::chunk {{ background-color: {color.name()}; border-radius: 3px; }}")
+        palette = QPalette(self.bar.palette())
+        palette.setColor(QPalette.ColorRole.Highlight, color)
+        self.bar.setPalette(palette)
+
+    def bar_color(self) -> QColor:
+        """The colour the bar's done part is drawn in."""
+        return self.bar.palette().color(QPalette.ColorRole.Highlight)
 
     def _set_best(self, val_acc: float, epoch: int) -> None:
         if self._best is None or val_acc > self._best[0]:
@@ -161,7 +215,7 @@ class RunProgress(QWidget):
 
     def _tick(self) -> None:
         if self._stopwatch.isValid() and self._state in self.LIVE_STATES:
-            self.elapsed.set_value(duration(self._stopwatch.elapsed() / 1000))
+            self.elapsed.set_value(duration(self._earlier + self._stopwatch.elapsed() / 1000))
         if self._state == "paused":
             self.eta.set_value("paused")
         elif self._eta is not None and self._state == "running":

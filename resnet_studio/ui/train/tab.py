@@ -10,11 +10,16 @@ runs (`show_run`, from the engine's RunRecord). Its parts:
   import takes ~0.7 s), so they never delay it;
 - progress.py: the progress bar, the run's figures and its clock;
 - log.py: the log, which keeps its last MAX_LOG_LINES lines.
+
+A run whose settings are not the setup panel's (a resumed run, or a past run shown) is
+announced with `runSettingsChanged` (a title and its settings in one line; "" when the
+panel's settings are the run's), which the window hands to the setup panel.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QEvent, QSettings, QSize, Qt, QTimer, Signal
@@ -41,7 +46,7 @@ from .plots import TrainPlots
 from .progress import RunProgress
 from .series import MAX_SERIES_POINTS, CurveBuffers
 
-__all__ = ["TrainTab"]
+__all__ = ["TrainTab", "settings_text"]
 
 _STATE_TEXT = {
     "idle": "Ready",
@@ -55,6 +60,29 @@ _STATE_TEXT = {
     "history": "Past run",
 }
 _START_TIP = "Start training with the settings on the left (Ctrl+Return)"
+_WEIGHTS = {"imagenet": "ImageNet weights", "none": "from scratch"}
+_TRAINS = {"all": "whole network trains", "layer3": "last two stages train", "layer4": "last stage trains",
+           "head": "head trains"}
+_OPTIMIZERS = {"sgd": "SGD", "adamw": "AdamW"}
+
+
+def settings_text(config: dict) -> str:
+    """A run's settings (its config.json, or RunStarted.config) in one line: "ResNet-18 on
+    demo · ImageNet weights · whole network trains · 224 px · batch 32 · SGD, lr 0.001 · 10 epochs"."""
+    depth, data = config.get("depth"), Path(str(config.get("data_dir") or "")).name
+    weights = str(config.get("weights") or "")
+    lr = config.get("lr")
+    optimizer = _OPTIMIZERS.get(str(config.get("optimizer")), str(config.get("optimizer") or ""))
+    parts = [
+        (f"ResNet-{depth}" if depth else "") + (f" on {data}" if data else ""),
+        _WEIGHTS.get(weights, Path(weights).name),
+        _TRAINS.get(str(config.get("trainable")), ""),
+        f"{config['image_size']} px" if config.get("image_size") else "",
+        f"batch {config['batch_size']}" if config.get("batch_size") else "",
+        ", ".join(filter(None, [optimizer, f"lr {lr:.3g}" if isinstance(lr, (int, float)) else ""])),
+        f"{config['epochs']} epochs" if config.get("epochs") else "",
+    ]
+    return "  ·  ".join(p for p in parts if p)
 
 
 class TrainTab(QWidget):
@@ -66,6 +94,9 @@ class TrainTab(QWidget):
     """
 
     startRequested = Signal()
+    #: (title, settings): the run shown or training has settings of its own, not the setup
+    #: panel's (a resumed run, a past run); ("", "") when there is none
+    runSettingsChanged = Signal(str, str)
 
     #: points each curve keeps at most (beyond it, min/max decimation: see GrowingSeries)
     max_series_points = MAX_SERIES_POINTS
@@ -78,6 +109,8 @@ class TrainTab(QWidget):
         self._state = "idle"
         self._title = ""
         self._last_error = ""
+        self._resumed: tuple[RunRecord, list[dict]] | None = None  # the run being resumed, its metrics
+        self._settings_of: tuple[str, dict] | None = None  # (name, config) of a run with settings of its own
         self.buffers = CurveBuffers(max_points=self.max_series_points)
         self._build()
         self._set_state("idle")
@@ -208,13 +241,17 @@ class TrainTab(QWidget):
         return reason or "The setup is not complete yet."
 
     def begin_run(self, title: str, record: RunRecord | None = None) -> None:
-        """Clear the tab for a new run. A resumed run (`record`: its folder) first shows
-        the epochs it completed so far."""
+        """Clear the tab for a new run; `title` names it in the header. A resumed run
+        (`record`: its folder) first shows the epochs it completed so far, and its log."""
         self.clear()
         self.banner.hide()
         self._set_state("preparing", title)
         if record is not None:
-            self._replay(record, record.metrics(), completed_epochs_only=True)
+            rows = record.metrics()
+            self._resumed = (record, rows)
+            self._replay(record, rows, completed_epochs_only=True)
+            self._replay_log(rows)
+            self._announce_settings(record.display_name, record.config)
 
     def show_run(self, record: RunRecord) -> None:
         """Show a past run: its curves and log (from its metrics), its name, a line about
@@ -223,14 +260,13 @@ class TrainTab(QWidget):
         self.banner.hide()
         rows = record.metrics()
         done = self._replay(record, rows)
-        for row in rows:
-            if row.get("event") == "log":
-                self.append_log(str(row.get("level", "info")), str(row.get("message", "")), row.get("time"))
+        self._replay_log(rows)
         total = max(record.epochs or 0, done, 1)
         self.plots.set_epoch_axis(total)
-        self.progress.show_done(done, total)
+        self.progress.show_done(done, total, record.status)
         self.log.set_run_dir(record.path)
-        self._set_state("history", record.name, detail=record.describe())
+        self._set_state("history", record.display_name, detail=record.describe())
+        self._announce_settings(record.display_name, record.config)
 
     def clear(self) -> None:
         """Empty the curves, figures and log (the tab then shows its empty state)."""
@@ -242,6 +278,8 @@ class TrainTab(QWidget):
         self.log.set_run_dir(None)
         self.log.clear()
         self._last_error = ""
+        self._resumed = None
+        self._announce_settings(None)
         self.plot_stack.setCurrentWidget(self.empty_state)
 
     def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -278,6 +316,10 @@ class TrainTab(QWidget):
     def state(self) -> str:
         """idle, preparing, running, paused, stopping, completed, cancelled, failed or history."""
         return self._state
+
+    def run_settings(self) -> tuple[str, str]:
+        """What runSettingsChanged last said: (title, settings), or ("", "")."""
+        return self._settings_note()
 
     def save_settings(self, settings: QSettings) -> None:
         settings.setValue("train/splitter", self.splitter.saveState())
@@ -329,12 +371,35 @@ class TrainTab(QWidget):
         self.progress.show_epochs(epochs, record.seconds(rows), self.buffers.smoothed_loss)
         return done
 
+    def _replay_log(self, rows: list[dict]) -> None:
+        for row in rows:
+            if row.get("event") == "log":
+                self.append_log(str(row.get("level", "info")), str(row.get("message", "")), row.get("time"))
+
+    def _announce_settings(self, name: str | None, config: dict | None = None) -> None:
+        """Tell the window the settings of the run shown (None: they are the setup panel's)."""
+        self._settings_of = (name, dict(config or {})) if name else None
+        self.runSettingsChanged.emit(*self._settings_note())
+
+    def _settings_note(self) -> tuple[str, str]:
+        if self._settings_of is None:
+            return "", ""
+        name, config = self._settings_of
+        live = self._state in RunProgress.LIVE_STATES
+        title = "Training a resumed run, with its own settings" if live else "The run on the Train tab was trained with"
+        return title, f"{name}: {settings_text(config)}. The settings below are for the next run."
+
     # ================================================================ controller signals
 
     def _on_run_started(self, event) -> None:
         self.plots.set_epoch_axis(event.epochs)
         self.log.set_run_dir(event.run_dir)
-        self.progress.start(event)
+        earlier = 0.0
+        if self._resumed is not None:  # the run's training time so far: the epochs it does not redo
+            record, rows = self._resumed
+            earlier = record.seconds([r for r in record.epoch_rows(rows) if int(r.get("epoch", 0)) < event.start_epoch])
+            self._announce_settings(record.display_name, event.config)  # its own, with the epochs it now has
+        self.progress.start(event, earlier)
         self.append_log("info", f"run folder: {event.run_dir}")
         resumed = f"resuming at epoch {event.start_epoch}; " if event.start_epoch > 1 else ""
         self.detail_label.setText(
@@ -369,6 +434,8 @@ class TrainTab(QWidget):
             self._set_state("cancelled", detail=detail + (f"  ·  {best}" if best else ""))
         self.log.set_run_dir(result.run_dir or self.log.run_dir())
         self._update_buttons()
+        if self._settings_of is not None:  # a resumed run's settings: no longer "training"
+            self.runSettingsChanged.emit(*self._settings_note())
 
     def _on_failed(self, message: str) -> None:
         self.progress.finish("failed")
@@ -377,6 +444,8 @@ class TrainTab(QWidget):
         self.show_error(message)
         self._set_state("failed", detail=message)
         self._update_buttons()
+        if self._settings_of is not None:
+            self.runSettingsChanged.emit(*self._settings_note())
 
     # ================================================================ buttons
 
@@ -450,7 +519,7 @@ class TrainTab(QWidget):
             self._title = title
         if state == "history" and title:
             text = title
-        elif state in (*RunProgress.LIVE_STATES, "completed", "cancelled") and self._title:
+        elif state in (*RunProgress.LIVE_STATES, "completed", "cancelled", "failed") and self._title:
             text = f"{text}  —  {self._title}"
         self.state_label.setText(text)
         if detail is not None:
