@@ -32,13 +32,15 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    from ..engine.errors import OutOfMemory, StudioError
+    from ..engine.errors import OutOfMemory, StudioError, WeightsUnavailableError
 
     try:
         return args.func(args)
     except OutOfMemory as exc:  # not bad input: the machine could not do it
         error(str(exc))
         return EXIT_FAILED
+    except WeightsUnavailableError as exc:  # the ways on, as options
+        return error(f"{exc} (--weights PATH, or --weights none)")
     except (StudioError, UsageError) as exc:
         return error(str(exc))
     except BrokenPipeError:  # `resnet-studio predict ... | head`: stop quietly

@@ -133,7 +133,8 @@ def imagenet_weights_cached(depth: int) -> bool:
 def imagenet_state_dict(depth: int, progress: bool = True) -> dict[str, torch.Tensor]:
     """torchvision's ImageNet weights, from torch's cache or downloaded into it.
 
-    Offline, the error names the file to place in the cache (or to pass as a path).
+    Offline, the error names the file to place in the cache, and the other ways on (in
+    words for every front: the command line adds its options).
     """
     weights = _spec(depth).default_weights
     name = _weights_file_name(weights)
@@ -146,7 +147,7 @@ def imagenet_state_dict(depth: int, progress: bool = True) -> dict[str, torch.Te
             ) from None
         raise WeightsUnavailableError(
             f"ImageNet weights for ResNet-{depth} could not be downloaded ({_reason(exc)}): "
-            f"place {name} from {weights.url} in {_hub_checkpoint_dir()}/ or pass it with --weights PATH"
+            f"place {name} from {weights.url} in {_hub_checkpoint_dir()}/, start from a weights file, or train from scratch"
         ) from None
 
 

@@ -118,6 +118,22 @@ def test_train_bad_weights_path(run_cli, tmp_path, demo_dir, tiny_train):
     assert_usage_error(*run_cli(args), "missing.pth")
 
 
+def test_train_offline_names_the_options_for_the_other_ways(run_cli, tmp_path, demo_dir, tiny_train, monkeypatch):
+    """The engine's words fit every front; the command line adds its options."""
+    from resnet_studio.engine import models
+    from resnet_studio.engine.errors import WeightsUnavailableError
+
+    def offline(depth, progress=True):
+        raise WeightsUnavailableError(f"ImageNet weights for ResNet-{depth} could not be downloaded (no network)")
+
+    monkeypatch.setattr(models, "imagenet_state_dict", offline)
+    assert tiny_train[:2] == ["--weights", "none"]
+    args = ["train", demo_dir, *tiny_train[2:], "--out", tmp_path / "runs", "--weights", "imagenet"]
+    code, out, err = run_cli(args)
+    assert code == 2 and "could not be downloaded (no network) (--weights PATH, or --weights none)" in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
 def test_train_refuses_booby_trapped_weights(run_cli, tmp_path, demo_dir, tiny_train, booby_trap):
     evil, marker = booby_trap
     args = ["train", demo_dir, *tiny_train, "--out", tmp_path / "runs", "--weights", evil]

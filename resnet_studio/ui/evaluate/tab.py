@@ -31,10 +31,12 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QStackedWidget,
     QToolButton,
@@ -124,6 +126,7 @@ class EvaluateTab(QWidget):
         self.normalized_check.setToolTip("Show each cell as a share of its true class's images")
         self.normalized_check.toggled.connect(self.matrix.set_normalized)
         self.class_table = ClassTable()
+        self.class_table.setMinimumWidth(380)  # class names and the four numbers stay readable
         self.class_table.classClicked.connect(lambda index: self.set_filter(index, None))
         self.class_model = self.class_table.source
         self.class_proxy = self.class_table.proxy
@@ -149,13 +152,22 @@ class EvaluateTab(QWidget):
         self.stack.addWidget(self.empty_label)
         self.stack.addWidget(self.body_splitter)
 
-        layout = QVBoxLayout(self)
+        content = QWidget()
+        layout = QVBoxLayout(content)
         layout.setContentsMargins(12, 10, 12, 8)
         layout.setSpacing(10)
         layout.addLayout(self._build_head())
         layout.addWidget(self.banner)
         layout.addWidget(self.stats_widget)
         layout.addWidget(self.stack, 1)
+        # at the window's smallest sizes the results scroll instead of squeezing into each other
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
 
     def _build_head(self) -> QVBoxLayout:
         self.title_label = ElidedLabel(mode=Qt.TextElideMode.ElideRight)
