@@ -140,6 +140,7 @@ class TrainTab(QWidget):
         self.detail_label = QLabel()
         self.detail_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.detail_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.detail_label.setWordWrap(True)  # a narrow window shows the whole line, on two
         titles = QVBoxLayout()
         titles.setSpacing(0)
         titles.addWidget(self.state_label)
