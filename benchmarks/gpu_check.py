@@ -235,7 +235,9 @@ def train(plan: Plan, data: Path, out: Path, label: str, *, control=None, resume
     from resnet_studio.engine.events import EpochEnd, LogMessage, MemoryFallback, RunStarted
     from resnet_studio.engine.train import Trainer
 
-    base = dict(depth=18, epochs=plan.epochs, batch_size=plan.batch, image_size=plan.image_size, workers=plan.workers)
+    # torchvision's ImageNet stem, as the plain loop has (auto would pick the small stem for the CPU smoke run's 16 px)
+    base = dict(depth=18, epochs=plan.epochs, batch_size=plan.batch, image_size=plan.image_size, workers=plan.workers,
+                stem="imagenet")
     config = TrainConfig(data_dir=str(data), weights="none", device=plan.device, out_dir=str(out), seed=0,
                          **{**base, **settings})
     run = Run(finished=None)

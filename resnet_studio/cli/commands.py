@@ -193,8 +193,8 @@ def info(args) -> int:
         raise UsageError(f"argument --image-size: {problem}")
     if args.depth is None:
         rows = []
-        for depth, spec in models.DEPTHS.items():
-            row = dict(models.depth_summary(depth, args.image_size))
+        for depth, spec in (*models.DEPTHS.items(), *models.CIFAR_DEPTHS.items()):
+            row = dict(models.depth_summary(depth, args.image_size, args.stem))
             row.update(depth=depth, block=spec.block, layers=list(spec.layers))
             rows.append(row)
         if args.json:
@@ -202,7 +202,7 @@ def info(args) -> int:
         else:
             print_depths(rows, args.image_size)
         return EXIT_OK
-    desc = architecture.describe_depth(args.depth, args.image_size, args.classes, args.trainable)
+    desc = architecture.describe_depth(args.depth, args.image_size, args.classes, args.trainable, args.stem)
     if args.json:
         print(json.dumps(desc, indent=2, default=str))
         return EXIT_OK

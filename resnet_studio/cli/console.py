@@ -89,7 +89,8 @@ def print_depths(rows: list[dict], image_size: int) -> None:
     for row in rows:
         print(
             f"{row['depth']:>5}  {row['block']:<10}  {'-'.join(map(str, row['layers'])):<13}  "
-            f"{row['params'] / 1e6:>7.1f}M  {row['gflops']:>7.2f}  {row['imagenet_top1']:.1f}%"
+            f"{row['params'] / 1e6:>7.2f}M  {row['gflops']:>7.2f}  "
+            + (f"{row['imagenet_top1']:.1f}%" if row["imagenet_top1"] is not None else "none (CIFAR ResNet)")
         )
     print(f"(GMACs: billions of multiply-adds at {image_size} px; top-1 of torchvision's ImageNet weights)")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from .. import __version__
-from ..engine.config import DEMO_IMAGE_SIZE, DEMO_PER_CLASS, DEPTHS, DEVICE_CHOICES, SETTINGS, TRAINABLE_CHOICES, Setting
+from ..engine.config import ALL_DEPTHS, DEMO_IMAGE_SIZE, DEMO_PER_CLASS, DEVICE_CHOICES, SETTINGS, TRAINABLE_CHOICES, Setting
 from ..installation import install_command
 from . import commands, train
 from .console import EXIT_USAGE, PROG, one_line
@@ -97,7 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="describe ResNet depths",
         description="Without --depth, compare all depths; with it, describe that network stage by stage.",
     )
-    p.add_argument("--depth", type=int, choices=DEPTHS, default=None, help="the depth to describe")
+    p.add_argument("--depth", type=int, choices=ALL_DEPTHS, default=None, help="the depth to describe")
+    p.add_argument(
+        "--stem", choices=("imagenet", "small"), default="imagenet",
+        help="the first layers of ResNet-18..152 (default: imagenet; the CIFAR ResNets have their own)",
+    )
     size = SETTINGS["image_size"].default
     p.add_argument("--image-size", type=int, default=size, help=f"input size in pixels (default: {size})")
     p.add_argument("--classes", type=_positive_int, default=1000, help="classes in the head (default: 1000)")
@@ -155,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------- train's options, from the settings
 
 _METAVARS = {
-    "depth": "{" + ",".join(map(str, DEPTHS)) + "}",
+    "depth": "{" + ",".join(map(str, ALL_DEPTHS)) + "}",
     "weights": "{imagenet,none,PATH}",
     "device": "{" + ",".join(DEVICE_CHOICES) + "}",
     "out_dir": "RUNS_DIR",

@@ -21,10 +21,11 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .config import SETTINGS
+from .config import ALL_DEPTHS, SETTINGS
 from .errors import StudioError
 from .errors import describe as describe_error
-from .models import DEPTHS, STAGES, apply_trainable, build_model, frozen_prefixes
+from .models import ShortcutA, apply_trainable, build_model, frozen_prefixes, model_stem
+from .models import stages as stage_names
 
 __all__ = ["describe", "describe_depth", "format_table", "layer_names", "PAPER_NAMES"]
 
@@ -43,7 +44,8 @@ def describe(model: nn.Module, image_size: int = 224) -> dict[str, Any]:
     classifier for one image of `image_size` pixels, from the measured shapes.
     """
     image_size = _check_image_size(image_size)
-    if not all(hasattr(model, n) for n in ("conv1", "bn1", "maxpool", *STAGES, "avgpool", "fc")):
+    model_stages = stage_names(model)
+    if len(model_stages) < 3 or not all(hasattr(model, n) for n in ("conv1", "bn1", "maxpool", "avgpool", "fc")):
         raise StudioError("the model is not a torchvision ResNet (no conv1/layer1..layer4/fc)")
     shapes = _measure_shapes(model, image_size)
 
@@ -54,12 +56,14 @@ def describe(model: nn.Module, image_size: int = 224) -> dict[str, Any]:
         _layer("conv1", model.conv1, shape("conv1")),
         _layer("bn1", model.bn1, shape("bn1")),
         _layer("relu", model.relu, shape("relu")),
-        _layer("maxpool", model.maxpool, shape("maxpool")),
     ]
+    if not isinstance(model.maxpool, nn.Identity):  # the small stem and the CIFAR ResNets have none
+        stem_layers.append(_layer("maxpool", model.maxpool, shape("maxpool")))
     stem = _group("stem", stem_layers, [model.conv1, model.bn1], shape("maxpool"))
+    stem["kind"] = model_stem(model)  # "imagenet" (7x7/2 + max-pool) or "small" (3x3/1)
 
     stages = []
-    for stage_name in STAGES:
+    for stage_name in model_stages:
         stage = getattr(model, stage_name)
         blocks = [_block(f"{stage_name}.{i}", block, shapes) for i, block in enumerate(stage)]
         stages.append(
@@ -90,14 +94,18 @@ def describe(model: nn.Module, image_size: int = 224) -> dict[str, Any]:
         "total_params": sum(p.numel() for p in model.parameters()),
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "mult_adds": sum(g["mult_adds"] for g in groups),
+        "num_stages": len(stages),
         "stem": stem,
         "stages": stages,
         "head": head,
     }
 
 
-def describe_depth(depth: int, image_size: int = 224, num_classes: int = 1000, trainable: str = "all") -> dict[str, Any]:
-    """describe() of a fresh ResNet-`depth` with a `num_classes` head and a trainable policy.
+def describe_depth(
+    depth: int, image_size: int = 224, num_classes: int = 1000, trainable: str = "all", stem: str = "imagenet"
+) -> dict[str, Any]:
+    """describe() of a fresh ResNet-`depth` with a `num_classes` head, a trainable policy and a
+    stem ("imagenet" or "small"; a CIFAR ResNet has its own).
 
     The model is built on the meta device (no weights are allocated or initialised) and
     the description is cached, so redrawing a diagram for another policy is immediate.
@@ -108,7 +116,9 @@ def describe_depth(depth: int, image_size: int = 224, num_classes: int = 1000, t
         depth, num_classes = int(depth), int(num_classes)
     except (TypeError, ValueError):
         raise StudioError(f"depth and number of classes must be whole numbers, not {depth!r} and {num_classes!r}") from None
-    return copy.deepcopy(_describe_cached(depth, _check_image_size(image_size), num_classes, trainable))
+    if stem not in ("imagenet", "small"):
+        raise StudioError(f"unknown stem {stem!r}; choose imagenet or small")
+    return copy.deepcopy(_describe_cached(depth, _check_image_size(image_size), num_classes, trainable, stem))
 
 
 def format_table(desc: dict[str, Any]) -> str:
@@ -173,11 +183,11 @@ _lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=32)
-def _describe_cached(depth: int, image_size: int, num_classes: int, trainable: str) -> dict[str, Any]:
+def _describe_cached(depth: int, image_size: int, num_classes: int, trainable: str, stem: str = "imagenet") -> dict[str, Any]:
     if num_classes < 1:
         raise StudioError("a model needs at least one class")
     with _lock:  # the skeletons are shared: one head and one policy at a time
-        model = _skeleton(depth)
+        model = _skeleton(depth, stem)
         if model.fc.out_features != num_classes:  # as build_model replaces the head
             model.fc = nn.Linear(model.fc.in_features, num_classes, device="meta")
         apply_trainable(model, trainable)
@@ -185,12 +195,12 @@ def _describe_cached(depth: int, image_size: int, num_classes: int, trainable: s
 
 
 @functools.cache
-def _skeleton(depth: int) -> nn.Module:
+def _skeleton(depth: int, stem: str = "imagenet") -> nn.Module:
     """A ResNet on the meta device: every module and parameter shape, no storage."""
-    if depth not in DEPTHS:
-        raise StudioError(f"unsupported depth {depth!r}; choose one of {', '.join(map(str, DEPTHS))}")
+    if depth not in ALL_DEPTHS:
+        raise StudioError(f"unsupported depth {depth!r}; choose one of {', '.join(map(str, ALL_DEPTHS))}")
     with torch.device("meta"), _SkipInit():
-        return build_model(depth, 1000, weights="none")
+        return build_model(depth, 1000, weights="none", stem=stem)
 
 
 class _SkipInit(TorchFunctionMode):
@@ -291,7 +301,8 @@ def _block(name: str, block: nn.Module, shapes: dict[str, list[list[int]]]) -> d
 
     shortcut_layers = []
     downsample = getattr(block, "downsample", None)
-    if downsample is not None:
+    option_a = isinstance(downsample, ShortcutA)  # the paper's option A: subsampled, zero-padded, no parameters
+    if downsample is not None and not option_a:
         for child_name, child in downsample.named_children():
             full = f"{name}.downsample.{child_name}"
             shortcut_layers.append(_layer(full, child, shapes[full][0]))
@@ -305,7 +316,8 @@ def _block(name: str, block: nn.Module, shapes: dict[str, list[list[int]]]) -> d
         "in_channels": int(first_conv.in_channels),
         "out_channels": int(out_shape[0]),
         "stride": max(_scalar_int(s) for s in strides),
-        "shortcut": "projection" if shortcut_layers else "identity",
+        # "zero-padded": option A's identity, subsampled by the stride, with zero channels added
+        "shortcut": "projection" if shortcut_layers else ("zero-padded" if option_a else "identity"),
         "shortcut_layers": shortcut_layers,
         "params": sum(p.numel() for p in params),
         "trainable": bool(params) and all(p.requires_grad for p in params),

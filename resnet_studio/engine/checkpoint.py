@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from . import io
-from .config import DEPTHS, SETTINGS
+from .config import ALL_DEPTHS, SETTINGS
 from .errors import ModelFileError, describe
 from .models import (
     build_model,
@@ -98,12 +98,13 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict]:
             "since loading a pickle can run code"
         )
     state = load_safetensors_file(weights_path)
-    problem = state_dict_mismatch(state, depth, len(classes))
+    stem = meta.get("stem", "imagenet")  # a model.json from before the small stem: torchvision's
+    problem = state_dict_mismatch(state, depth, len(classes), stem=stem)
     if problem:
         raise ModelFileError(
             f"{weights_path.name} does not match its {MODEL_META} (ResNet-{depth}, {len(classes)} classes): {problem}"
         )
-    model = build_model(depth, len(classes), weights="none")
+    model = build_model(depth, len(classes), weights="none", stem=stem)
     try:
         model.load_state_dict(state, strict=False)
     except RuntimeError as exc:
@@ -147,7 +148,8 @@ def read_model_meta(meta_path: str | os.PathLike) -> dict:
 
 _LOW, _HIGH = int(SETTINGS["image_size"].minimum), int(SETTINGS["image_size"].maximum)
 _META_WANTED = {
-    "depth": f"one of {', '.join(map(str, DEPTHS))}",
+    "depth": f"one of {', '.join(map(str, ALL_DEPTHS))}",
+    "stem": "imagenet or small",
     "classes": "a list of class names",
     "image_size": f"a number of pixels from {_LOW} to {_HIGH}",
     "resize_size": "a number of pixels, at least image_size",
@@ -176,11 +178,20 @@ def _model_meta_schema():
         mean: channels | None = None
         std: channels | None = None
 
+        stem: str | None = None
+
         @field_validator("depth")
         @classmethod
         def _known_depth(cls, value: int) -> int:
-            if value not in DEPTHS:
+            if value not in ALL_DEPTHS:
                 raise ValueError(_META_WANTED["depth"])
+            return value
+
+        @field_validator("stem")
+        @classmethod
+        def _known_stem(cls, value: str | None) -> str | None:
+            if value is not None and value not in ("imagenet", "small"):
+                raise ValueError(_META_WANTED["stem"])
             return value
 
         @field_validator("classes")
@@ -259,7 +270,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     except (TypeError, ValueError):
         raise ModelFileError(f"{name} is damaged: its list of classes or images is malformed") from None
     depth = RunRecord.load(path.parent).depth  # the run's config.json, when it says
-    if depth in DEPTHS:
+    if depth in ALL_DEPTHS:
         problem = state_dict_mismatch(model, depth, len(state["classes"]))
         if problem:
             raise ModelFileError(

@@ -26,6 +26,11 @@ from .errors import StudioError
 
 __all__ = [
     "DEPTHS",
+    "CIFAR_DEPTHS",
+    "ALL_DEPTHS",
+    "STEM_CHOICES",
+    "SMALL_STEM_BELOW",
+    "is_cifar_depth",
     "TRAINABLE_CHOICES",
     "OPTIMIZERS",
     "DEVICE_CHOICES",
@@ -45,6 +50,19 @@ __all__ = [
 ]
 
 DEPTHS = (18, 34, 50, 101, 152)
+#: the paper's CIFAR ResNets (He et al. 2016, section 4.2): 6n+2 layers, 16/32/64 channels, from scratch only
+CIFAR_DEPTHS = (20, 32, 44, 56, 110)
+ALL_DEPTHS = DEPTHS + CIFAR_DEPTHS
+#: the first layers of ResNet-18..152: auto, torchvision's 7x7 stride-2 + max-pool, or 3x3 stride-1 without max-pool
+STEM_CHOICES = ("auto", "imagenet", "small")
+SMALL_STEM_BELOW = 96  # auto picks the small stem from scratch below this image size (pixels)
+CIFAR_NO_IMAGENET = "the CIFAR ResNets have no ImageNet weights: train from scratch (or from a weights file of the same depth)"
+SMALL_STEM_NO_IMAGENET = "the small stem has no ImageNet weights: use the ImageNet stem (or auto), or train from scratch"
+
+
+def is_cifar_depth(depth) -> bool:
+    """Whether `depth` is one of the paper's CIFAR ResNets (20, 32, 44, 56, 110)."""
+    return depth in CIFAR_DEPTHS and not isinstance(depth, bool)
 TRAINABLE_CHOICES = ("all", "layer3", "layer4", "head")  # from the most that trains to the least
 OPTIMIZERS = ("sgd", "adamw")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # "cuda:N" picks one GPU
@@ -151,7 +169,10 @@ class TrainConfig:
     data_dir: str | None = _setting(
         None, "data folder", "the folder of photos: one subfolder per class, or train/ and val/ of them"
     )
-    depth: int = _setting(18, "depth", "ResNet depth", choices=DEPTHS, flag="--depth")
+    depth: int = _setting(
+        18, "depth", "ResNet depth: 18 to 152 (ImageNet family), or 20, 32, 44, 56, 110 (the paper's CIFAR ResNets, "
+        "for small images, from scratch)", choices=ALL_DEPTHS, flag="--depth",
+    )
     weights: str = _setting(
         "imagenet", "weights",
         "start from torchvision's ImageNet weights, random weights, or a state-dict file (.safetensors, or .pt/.pth "
@@ -216,11 +237,32 @@ class TrainConfig:
         auto="bf16 on NVIDIA GPUs from compute capability 8.0 (A100, RTX 30xx), fp16 on older ones, fp32 elsewhere",
     )
     compile: bool = _setting(False, "compile", "compile the model with torch.compile (slow to start)", flag="--compile")
+    stem: str = _setting(
+        "auto", "stem",
+        "the first layers of ResNet-18 to 152: imagenet (7x7 stride-2 convolution and max-pool), small (3x3 stride-1 "
+        f"convolution, no max-pool: for small images, 16x the multiply-adds), or auto (small from scratch below "
+        f"{SMALL_STEM_BELOW} px, imagenet with ImageNet weights)", choices=STEM_CHOICES, flag="--stem",
+    )
 
     #: the fields a resumed run may change; the others are the run's own
     RESUMABLE: ClassVar[tuple[str, ...]] = ("epochs",)
 
     # ------------------------------------------------------------ derived values
+
+    def resolved_stem(self, weights_stem: str | None = None) -> str:
+        """"imagenet" or "small": the stem the network gets. auto: the weights' stem when
+        starting from weights (ImageNet's is "imagenet"; `weights_stem` is a weights file's,
+        which only the engine can read: None counts as "imagenet"), else "small" below
+        SMALL_STEM_BELOW px. A CIFAR ResNet's own stem is small (3x3, no max-pool)."""
+        if is_cifar_depth(self.depth):
+            return "small"
+        if self.stem in ("imagenet", "small"):
+            return self.stem
+        if str(self.weights) == "none":
+            return "small" if _is_count(self.image_size) and self.image_size < SMALL_STEM_BELOW else "imagenet"
+        if str(self.weights) == "imagenet":
+            return "imagenet"
+        return weights_stem or "imagenet"
 
     @property
     def pretrained(self) -> bool:
@@ -269,7 +311,24 @@ class TrainConfig:
                 f"batch size {self.batch_size} is larger than the training set ({num_train} images): "
                 f"use {max(1, num_train)} or less",
             ))
+        found.extend(self._architecture_problems())
         found.extend(self._warnings())
+        return found
+
+    def _architecture_problems(self) -> list[Problem]:
+        """The CIFAR ResNets and the stem: what cannot be built or started."""
+        found = []
+        if is_cifar_depth(self.depth):
+            if str(self.weights) == "imagenet":
+                found.append(Problem("weights", CIFAR_NO_IMAGENET))
+            if self.trainable == "layer4":
+                found.append(Problem(
+                    "trainable", "the CIFAR ResNets have three stages (no layer4): choose layer3 (the last stage) or head",
+                ))
+            if self.stem == "imagenet":
+                found.append(Problem("stem", "the CIFAR ResNets have their own 3x3 stem: use auto or small"))
+        elif self.stem == "small" and str(self.weights) == "imagenet":
+            found.append(Problem("stem", SMALL_STEM_NO_IMAGENET))
         return found
 
     def _warnings(self) -> list[Problem]:

@@ -33,6 +33,7 @@ __all__ = [
     "to_rgb",
     "check_image",
     "scan_dataset",
+    "median_side",
     "eval_transform",
     "resize_size_for",
 ]
@@ -280,6 +281,8 @@ class DatasetScan:
     val: list[tuple[str, int]]
     skipped: list[SkippedFile] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)
+    #: the median shorter side of the photos, in pixels, from the headers of up to SIZE_SAMPLE of them (None: unknown)
+    median_side: int | None = None
 
     @property
     def name(self) -> str:
@@ -504,10 +507,32 @@ def scan_dataset(
     else:
         train, val = _stratified_split(train_items, len(classes), val_split, seed)
     skipped.sort(key=lambda s: s.path)
-    scan = DatasetScan(str(root), layout, classes, train, val, skipped, left_out)
+    scan = DatasetScan(str(root), layout, classes, train, val, skipped, left_out, median_side([p for p, _ in train + val]))
     if strict and scan.problem:
         raise DataError(scan.problem)
     return scan
+
+
+SIZE_SAMPLE = 256
+
+
+def median_side(paths: Sequence[str], sample: int = SIZE_SAMPLE) -> int | None:
+    """The median shorter side of the images, in pixels, read from the headers (no decoding)
+    of at most `sample` of them, evenly spread; None when none can be read."""
+    if not paths:
+        return None
+    step = max(1, len(paths) // sample)
+    sides = []
+    for path in list(paths)[::step][:sample]:
+        try:
+            with Image.open(path) as im:
+                sides.append(min(im.size))
+        except Exception:  # the scan has checked them; a file changed since is just not counted
+            continue
+    if not sides:
+        return None
+    sides.sort()
+    return int(sides[len(sides) // 2])
 
 
 def _check_all(paths: Sequence[str], progress, workers) -> dict[str, str]:

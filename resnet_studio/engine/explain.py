@@ -1,7 +1,7 @@
 """Why the model decided what it did: Grad-CAM heatmaps from the last stage.
 
 Grad-CAM (Selvaraju et al., 2017) weighs each channel of the last stage's output
-(`layer4`) by the mean gradient of the class score with respect to it, sums the
+(`layer4`; `layer3` in the three-stage CIFAR ResNets) by the mean gradient of the class score with respect to it, sums the
 channels and keeps the positive part: the regions that raise that class's score.
 
 The model sees the image the way prediction does (resize the shorter side, centre
@@ -28,6 +28,7 @@ from torch import nn
 
 from . import data
 from .errors import StudioError
+from .models import stages
 
 __all__ = ["CamResult", "Explanation", "explain", "grad_cam", "overlay", "colorize", "heat_colors", "heat_rgba", "crop_box"]
 
@@ -84,10 +85,10 @@ def crop_box(width: int, height: int, image_size: int, resize_size: int) -> tupl
 
 def _trunk(model: nn.Module):
     """The stem and stages of a torchvision ResNet (the last stage's output) and its head."""
-    names = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc")
-    if not all(hasattr(model, n) for n in names):
+    names = ("conv1", "bn1", "relu", "maxpool", *stages(model), "avgpool", "fc")  # the last stage: layer4 or layer3
+    if not all(hasattr(model, n) for n in names) or len(names) < 8:
         raise StudioError("Grad-CAM needs a torchvision ResNet (conv1 ... layer4, avgpool, fc)")
-    stem = [getattr(model, n) for n in names[:8]]
+    stem = [getattr(model, n) for n in names[:-2]]
     return stem, model.avgpool, model.fc
 
 

@@ -23,9 +23,18 @@ from .errors import ModelFileError, StudioError, WeightsUnavailableError
 
 __all__ = [
     "DEPTHS",
+    "CIFAR_DEPTHS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "DepthSpec",
+    "CifarResNet",
+    "ShortcutA",
+    "spec",
+    "stages",
+    "is_cifar",
+    "weights_stem",
+    "state_stem",
+    "model_stem",
     "build_model",
     "apply_trainable",
     "set_train_mode",
@@ -53,14 +62,91 @@ STAGES = ("layer1", "layer2", "layer3", "layer4")
 @dataclass(frozen=True)
 class DepthSpec:
     depth: int
-    builder: Callable[..., tvm.ResNet]
-    weights: type[tvm.WeightsEnum]  # torchvision's enum; .DEFAULT is the best ImageNet set
+    builder: Callable[..., nn.Module]
+    weights: type[tvm.WeightsEnum] | None  # torchvision's enum; .DEFAULT is the best ImageNet set (None: from scratch only)
     block: str  # "BasicBlock" or "Bottleneck"
-    layers: tuple[int, int, int, int]  # residual blocks per stage
+    layers: tuple[int, ...]  # residual blocks per stage
+    widths: tuple[int, ...] = (64, 128, 256, 512)  # output channels of a stage's first convolution
 
     @property
     def default_weights(self) -> tvm.WeightsEnum:
+        if self.weights is None:
+            raise StudioError(f"ResNet-{self.depth} (a CIFAR ResNet) has no ImageNet weights: train it from scratch")
         return self.weights.DEFAULT
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return STAGES[: len(self.layers)]
+
+
+# ---------------------------------------------------------------- the CIFAR ResNets
+
+
+class ShortcutA(nn.Module):
+    """The paper's option A shortcut (He et al. 2016, section 3.3): the identity, subsampled
+    by the stride and zero-padded to the new number of channels. No parameters."""
+
+    def __init__(self, stride: int, extra_channels: int):
+        super().__init__()
+        self.stride, self.extra_channels = int(stride), int(extra_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        return nn.functional.pad(x, (0, 0, 0, 0, 0, self.extra_channels)) if self.extra_channels else x
+
+
+class CifarResNet(nn.Module):
+    """The paper's ResNet for 32x32 images (He et al. 2016, section 4.2): a 3x3 stem of 16
+    channels without max-pool, three stages of n BasicBlocks (16/32/64 channels, strides
+    1/2/2) with option-A shortcuts, global average pool, fc; 6n+2 layers.
+
+    Named like torchvision's ResNet (conv1, bn1, relu, maxpool (an identity), layer1..layer3,
+    avgpool, fc), so the engine treats it as one with three stages (`stages(model)`).
+    """
+
+    def __init__(self, n: int, num_classes: int = 10, zero_init_residual: bool = False):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, kernel_size=3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.Identity()
+        inplanes = 16
+        for i, (planes, stride) in enumerate(zip(CIFAR_WIDTHS, (1, 2, 2)), start=1):
+            blocks = []
+            for b in range(n):
+                s = stride if b == 0 else 1
+                shortcut = ShortcutA(s, planes - inplanes) if (s != 1 or planes != inplanes) else None
+                blocks.append(tvm.resnet.BasicBlock(inplanes, planes, s, shortcut))
+                inplanes = planes
+            setattr(self, f"layer{i}", nn.Sequential(*blocks))
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(inplanes, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, tvm.resnet.BasicBlock):
+                    nn.init.constant_(m.bn2.weight, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+CIFAR_WIDTHS = (16, 32, 64)
+
+
+def _cifar_builder(n: int) -> Callable[..., CifarResNet]:
+    def build(weights=None, num_classes: int = 1000, zero_init_residual: bool = False) -> CifarResNet:
+        return CifarResNet(n, num_classes, zero_init_residual)
+
+    return build
 
 
 DEPTHS: dict[int, DepthSpec] = {
@@ -75,21 +161,86 @@ DEPTHS: dict[int, DepthSpec] = {
 }
 assert tuple(DEPTHS) == config.DEPTHS, "config.DEPTHS lists the depths this table builds"
 
+#: the paper's CIFAR ResNets, 6n+2 layers, from scratch only
+CIFAR_DEPTHS: dict[int, DepthSpec] = {
+    depth: DepthSpec(depth, _cifar_builder((depth - 2) // 6), None, "BasicBlock", ((depth - 2) // 6,) * 3, CIFAR_WIDTHS)
+    for depth in config.CIFAR_DEPTHS
+}
 
-def _spec(depth: int) -> DepthSpec:
+
+def spec(depth: int) -> DepthSpec:
+    """The DepthSpec of any depth the studio builds (ImageNet family or CIFAR); StudioError otherwise."""
     try:
-        return DEPTHS[int(depth)]
+        depth = int(depth)
+        return DEPTHS[depth] if depth in DEPTHS else CIFAR_DEPTHS[depth]
     except (KeyError, ValueError, TypeError):
-        raise StudioError(f"unsupported depth {depth!r}; choose one of {', '.join(map(str, DEPTHS))}") from None
+        raise StudioError(f"unsupported depth {depth!r}; choose one of {', '.join(map(str, config.ALL_DEPTHS))}") from None
 
 
-def depth_summary(depth: int, image_size: int = 224) -> dict:
-    """Parameter count, compute and ImageNet top-1 of a depth, from torchvision's metadata.
+_spec = spec
+
+
+def is_cifar(depth) -> bool:
+    return config.is_cifar_depth(depth)
+
+
+def stages(model_or_depth) -> tuple[str, ...]:
+    """The residual stages of a model or a depth: layer1..layer4, or layer1..layer3 for a CIFAR ResNet."""
+    if isinstance(model_or_depth, nn.Module):
+        return tuple(s for s in STAGES if isinstance(getattr(model_or_depth, s, None), nn.Sequential))
+    return spec(model_or_depth).stages
+
+
+@functools.cache
+def _counted(depth: int, stem: str) -> tuple[int, int]:
+    """(parameters, multiply-adds of one 32 px image) of a ResNet with a 1000-class head:
+    convolutions and the classifier, counted with forward hooks on the meta device; cached."""
+    from .architecture import _SkipInit  # architecture imports this module; the initialisers are no-ops on meta
+
+    with torch.device("meta"), _SkipInit():
+        model = _bare_model(depth, stem)
+    total = 0
+
+    def count(module, _inputs, output):
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            kh, kw = module.kernel_size
+            total += output.numel() * (module.in_channels // module.groups) * kh * kw
+        elif isinstance(module, nn.Linear):
+            total += module.in_features * module.out_features
+
+    handles = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model(torch.zeros(1, 3, _COUNT_SIZE, _COUNT_SIZE, device="meta"))
+    for h in handles:
+        h.remove()
+    return sum(p.numel() for p in model.parameters()), total
+
+
+_COUNT_SIZE = 32
+
+
+def depth_summary(depth: int, image_size: int = 224, stem: str = "imagenet") -> dict:
+    """Parameter count, compute and ImageNet top-1 of a depth.
 
     "gflops" holds GMACs (billions of multiply-adds, as torchvision counts them); they
-    scale with the image area: torchvision's own 224 px figure scaled to `image_size`.
+    scale with the image area. The ImageNet family with its ImageNet stem: torchvision's
+    own 224 px figures scaled to `image_size`; with the small stem (16x the multiply-adds)
+    and for the CIFAR ResNets (no ImageNet weights: "imagenet_top1" None): counted once
+    on the meta device (1000 classes) and scaled.
     """
-    w = _spec(depth).default_weights
+    s = spec(depth)
+    if s.weights is None or stem == "small":
+        params, macs = _counted(s.depth, stem)
+        w = s.default_weights if s.weights is not None else None
+        return {
+            "depth": depth,
+            "params": params,
+            "gflops": macs / 1e9 * (image_size / _COUNT_SIZE) ** 2,
+            "imagenet_top1": None,
+            "weights_name": str(w) if w is not None else "",
+        }
+    w = s.default_weights
     meta = w.meta
     return {
         "depth": depth,
@@ -273,12 +424,53 @@ def safe_torch_load(path: Path):
         raise ModelFileError(f"{path.name} is not a readable PyTorch weights file ({_reason(exc)})") from None
 
 
+def _bare_model(depth: int, stem: str = "imagenet", **kw) -> nn.Module:
+    """A ResNet-`depth` (1000 classes, random weights) with its stem: "small" replaces the
+    ImageNet family's 7x7 stride-2 convolution and max-pool by a 3x3 stride-1 convolution
+    of 64 channels and no max-pool. The CIFAR ResNets have their own 3x3 stem (any `stem`)."""
+    s = spec(depth)
+    model = s.builder(weights=None, **kw)
+    if stem == "small" and s.weights is not None:
+        model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+        model.maxpool = nn.Identity()
+    return model
+
+
+def model_stem(model: nn.Module) -> str:
+    """"small" when a model's first convolution is 3x3 (the small stem, or a CIFAR ResNet), else "imagenet"."""
+    conv = getattr(model, "conv1", None)
+    return "small" if isinstance(conv, nn.Conv2d) and tuple(conv.kernel_size) == (3, 3) else "imagenet"
+
+
+def weights_stem(weights) -> str | None:
+    """The stem of a weights file's network ("small" for a 3x3 first convolution, "imagenet"
+    for 7x7), "imagenet" for ImageNet's weights, None from scratch or when the file cannot tell."""
+    weights = str(weights or "none")
+    if weights == "none":
+        return None
+    if weights == "imagenet":
+        return "imagenet"
+    try:
+        state = load_state_dict_file(weights)
+    except StudioError:
+        return None
+    conv = state.get("conv1.weight")
+    return state_stem(state) if isinstance(conv, torch.Tensor) and conv.ndim == 4 else None
+
+
+def state_stem(state: dict[str, torch.Tensor]) -> str:
+    """The stem of a state dict's network: "small" for a 3x3 first convolution, else "imagenet"."""
+    conv = state.get("conv1.weight")
+    return "small" if isinstance(conv, torch.Tensor) and tuple(conv.shape[2:]) == (3, 3) else "imagenet"
+
+
 @functools.cache
-def _layout(depth: int) -> dict[str, tuple[int, ...]]:
+def _layout(depth: int, stem: str = "imagenet") -> dict[str, tuple[int, ...]]:
     """Names and shapes of a ResNet's tensors (1000-class head), built on the meta device:
     no memory used, no time spent initialising."""
     with torch.device("meta"):
-        model = _spec(depth).builder(weights=None)
+        model = _bare_model(depth, stem)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
@@ -289,20 +481,24 @@ def _optional(key: str) -> bool:
 def _guess_depth(shapes: dict[str, tuple[int, ...]]) -> int | None:
     """The depth whose backbone has exactly these tensors, if any."""
     body = {k: s for k, s in shapes.items() if not k.startswith("fc.") and not _optional(k)}
-    for depth in DEPTHS:
-        if body == {k: s for k, s in _layout(depth).items() if not k.startswith("fc.") and not _optional(k)}:
-            return depth
+    for depth in config.ALL_DEPTHS:
+        for stem in ("imagenet", "small"):
+            if body == {k: s for k, s in _layout(depth, stem).items() if not k.startswith("fc.") and not _optional(k)}:
+                return depth
     return None
 
 
 def state_dict_mismatch(
-    state: dict[str, torch.Tensor], depth: int, num_classes: int | None = None, head: bool = True
+    state: dict[str, torch.Tensor], depth: int, num_classes: int | None = None, head: bool = True, stem: str | None = None
 ) -> str:
     """Why `state` cannot be a ResNet-`depth` with `num_classes` outputs, as a phrase ("" if it can).
 
     head=False: only the backbone is checked. num_classes None: any classifier that fits.
+    stem: "imagenet" or "small" (None: the one the state's first convolution has).
     """
-    layout = _layout(int(depth))
+    if stem is None:
+        stem = state_stem(state)
+    layout = _layout(int(depth), stem)
     body = {k: s for k, s in layout.items() if not k.startswith("fc.")}
     have = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
     if len(have) != len(state):
@@ -314,6 +510,8 @@ def state_dict_mismatch(
         guess = _guess_depth(have)
         if guess is not None and guess != depth:
             return f"found ResNet-{guess} weights"
+        if guess == depth:
+            return f"found ResNet-{depth} weights with the {'small' if stem == 'imagenet' else 'ImageNet'} stem"
         if not set(have) & set(body):
             return f"found no ResNet weights ({len(have)} tensor(s), such as {next(iter(have), '?')})"
         example = (misshaped or missing or unexpected)[0]
@@ -343,8 +541,15 @@ def build_model(
     progress: bool = False,
     *,
     class_names: Sequence[str] | None = None,
-) -> tvm.ResNet:
-    """A torchvision ResNet with a `num_classes` head.
+    stem: str = "imagenet",
+) -> nn.Module:
+    """A torchvision ResNet with a `num_classes` head (or one of the paper's CIFAR ResNets,
+    `CifarResNet`, for depths 20, 32, 44, 56 and 110: from scratch or a file of the same depth).
+
+    stem: "imagenet" (torchvision's 7x7 stride-2 convolution and max-pool) or "small" (a 3x3
+    stride-1 convolution, no max-pool: for small images; 16x the multiply-adds); resolved
+    already (`TrainConfig.resolved_stem`). A CIFAR ResNet has its own 3x3 stem whatever it is.
+    `model.studio_stem` says which stem the model has.
 
     weights: "imagenet" (torchvision's pretrained set), "none" (random initialisation)
     or a path to a state-dict file. A file's backbone must be a ResNet-`depth` (another
@@ -369,6 +574,8 @@ def build_model(
     against class_names ("" otherwise).
     """
     spec = _spec(depth)
+    if stem not in ("imagenet", "small"):
+        raise StudioError(f"unknown stem {stem!r}; choose imagenet or small (auto is resolved by TrainConfig.resolved_stem)")
     if num_classes < 1:
         raise StudioError("a model needs at least one class")
     if class_names is not None:
@@ -377,7 +584,12 @@ def build_model(
             raise StudioError(f"{len(class_names)} class names were given for a model of {num_classes} classes")
     # zero_init_residual: start each block as the identity (Goyal et al.), which helps
     # from-scratch training; pretrained weights overwrite it.
-    model = spec.builder(weights=None, zero_init_residual=True)
+    model = _bare_model(spec.depth, stem, zero_init_residual=True)
+    model.studio_stem = model_stem(model)
+    if str(weights) == "imagenet" and spec.weights is None:
+        raise StudioError(config.CIFAR_NO_IMAGENET)
+    if str(weights) == "imagenet" and stem == "small":
+        raise StudioError(config.SMALL_STEM_NO_IMAGENET)
     if model.fc.out_features != num_classes:
         model.fc = nn.Linear(model.fc.in_features, num_classes)
     state, source, file_classes = None, "", None
@@ -392,7 +604,9 @@ def build_model(
             file_classes = _file_class_names(Path(weights).expanduser(), state)
     model.studio_weights_note = ""
     if state is not None:
-        model.studio_weights_note = _load_backbone(model, state, depth, num_classes, source, class_names, file_classes)
+        model.studio_weights_note = _load_backbone(
+            model, state, depth, num_classes, source, class_names, file_classes, model.studio_stem
+        )
     apply_trainable(model, trainable)
     return model
 
@@ -406,7 +620,7 @@ def check_weights_file(path: str | os.PathLike) -> dict[int, str]:
     state = load_state_dict_file(path)
     source = f"the weights in {Path(path).name}"
     verdicts = {}
-    for depth in DEPTHS:
+    for depth in config.ALL_DEPTHS:
         problem = state_dict_mismatch(state, depth, head=False)
         verdicts[depth] = f"{source} do not fit ResNet-{depth}: {problem}" if problem else ""
     return verdicts
@@ -450,17 +664,18 @@ def _load_backbone(
     source: str,
     class_names: list[str] | None = None,
     file_classes: list[str] | None = None,
+    stem: str = "imagenet",
 ) -> str:
     """Load `state` into `model` (the classifier as build_model describes); returns a note
     when its classifier was not kept as it is, or its classes could not be checked."""
-    problem = state_dict_mismatch(state, depth, head=False)
+    problem = state_dict_mismatch(state, depth, head=False, stem=stem)
     if problem:
         raise ModelFileError(f"{source} do not fit ResNet-{depth}: {problem}")
-    head_fits = not state_dict_mismatch(state, depth)  # a classifier of any size that fits the backbone
+    head_fits = not state_dict_mismatch(state, depth, stem=stem)  # a classifier of any size that fits the backbone
     if head_fits and class_names is not None and file_classes is not None:
         model.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")}, strict=False)
         return _match_head(model, state, source, class_names, file_classes)
-    keep_head = not state_dict_mismatch(state, depth, num_classes)
+    keep_head = not state_dict_mismatch(state, depth, num_classes, stem=stem)
     model.load_state_dict({k: v for k, v in state.items() if keep_head or not k.startswith("fc.")}, strict=False)
     if keep_head:
         if class_names is None:
@@ -515,19 +730,24 @@ def _match_head(
 # ---------------------------------------------------------------- what trains
 
 
-def frozen_prefixes(trainable: str) -> tuple[str, ...]:
-    """Top-level modules that stay frozen under a trainable policy."""
+def frozen_prefixes(trainable: str, model_stages: Sequence[str] = STAGES) -> tuple[str, ...]:
+    """Top-level modules that stay frozen under a trainable policy.
+
+    `model_stages`: the model's stages (`stages(model)`); a CIFAR ResNet has three, so
+    "layer3" trains its last stage and the head, and "layer4" (refused by
+    `TrainConfig.problems`) would train the head only.
+    """
     if trainable not in TRAINABLE_CHOICES:
         raise StudioError(f"unknown trainable part {trainable!r}; choose one of {', '.join(TRAINABLE_CHOICES)}")
     first_trained = {"all": 0, "layer3": 3, "layer4": 4, "head": 5}[trainable]
     if first_trained == 0:
         return ()
-    return ("conv1", "bn1") + STAGES[: first_trained - 1]
+    return ("conv1", "bn1") + tuple(model_stages)[: first_trained - 1]
 
 
 def apply_trainable(model: nn.Module, trainable: str) -> None:
     """Freeze everything before the trained part; remember the policy on the model."""
-    frozen = frozen_prefixes(trainable)
+    frozen = frozen_prefixes(trainable, stages(model))
     for name, p in model.named_parameters():
         p.requires_grad_(not name.startswith(tuple(f"{f}." for f in frozen)))
     model.studio_trainable = trainable
@@ -542,7 +762,7 @@ def set_train_mode(model: nn.Module, training: bool = True) -> nn.Module:
     """
     model.train(training)
     if training:
-        for name in frozen_prefixes(getattr(model, "studio_trainable", "all")):
+        for name in frozen_prefixes(getattr(model, "studio_trainable", "all"), stages(model)):
             getattr(model, name).eval()
     return model
 

@@ -241,11 +241,11 @@ def _close(a, b) -> bool:
 def _infer_depth(model: nn.Module) -> int | None:
     """The registry depth whose block layout this model has, or None."""
     try:
-        layers = tuple(len(getattr(model, f"layer{i}")) for i in range(1, 5))
+        layers = tuple(len(getattr(model, s)) for s in models.stages(model))
         block = type(model.layer1[0]).__name__
     except (AttributeError, TypeError):
         return None
-    for spec in models.DEPTHS.values():
+    for spec in (*models.DEPTHS.values(), *models.CIFAR_DEPTHS.values()):
         if spec.layers == layers and spec.block == block:
             return spec.depth
     return None

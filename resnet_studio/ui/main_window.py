@@ -470,7 +470,9 @@ class MainWindow(QMainWindow):
             return
         num_classes = len(scan.classes) if scan is not None and scan.classes else 1000
         try:
-            self.architecture_view.show_depth(config.depth, config.image_size, num_classes, config.trainable)
+            self.architecture_view.show_depth(
+                config.depth, config.image_size, num_classes, config.trainable, config.resolved_stem()
+            )
         except Exception as exc:  # e.g. an image size the network cannot take: say so, keep going
             self.statusBar().showMessage(f"Architecture: {exc}", 8000)
 

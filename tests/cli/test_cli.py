@@ -64,7 +64,7 @@ def test_train_help_documents_every_option(run_cli):
         (["train"], "DATA"),
         (["predict", "run"], "IMAGE_OR_DIR"),
         (["predict", "run", "x.png", "--topk", "0"], "--topk"),
-        (["info", "--depth", "20"], "--depth"),
+        (["info", "--depth", "21"], "--depth"),
         (["frobnicate"], "frobnicate"),
         (["export", "run"], "--format"),
     ],
@@ -396,7 +396,7 @@ def test_predict_imagenet_offline(run_cli, demo_dir, tmp_path, monkeypatch):
 def test_info_all_depths_json(run_cli):
     code, out, _ = run_cli(["info", "--json"])
     rows = json.loads(out)
-    assert code == 0 and [r["depth"] for r in rows] == [18, 34, 50, 101, 152]
+    assert code == 0 and [r["depth"] for r in rows] == [18, 34, 50, 101, 152, 20, 32, 44, 56, 110]
     for row in rows:
         assert {"depth", "params", "gflops", "imagenet_top1", "block", "layers"} <= set(row)
     assert rows[0]["params"] == models.depth_summary(18)["params"]

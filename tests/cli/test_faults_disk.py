@@ -25,7 +25,8 @@ from resnet_studio.engine.train import Trainer
 
 from ..conftest import solid_image, write_image
 
-TRAIN = ["--weights", "none", "--image-size", "32", "--batch-size", "8", "--device", "cpu", "--workers", "0", "--seed", "0"]
+TRAIN = ["--weights", "none", "--image-size", "32", "--batch-size", "8", "--device", "cpu", "--workers", "0", "--seed", "0",
+         "--stem", "imagenet"]
 
 
 @functools.cache
@@ -50,7 +51,7 @@ def in_namespace(script: str, env: dict, timeout: int = 180) -> subprocess.Compl
 
 def config(data, out, **kw) -> TrainConfig:
     base = dict(data_dir=str(data), depth=18, weights="none", epochs=2, batch_size=8, image_size=32,
-                device="cpu", workers=0, out_dir=str(out), seed=0)
+                device="cpu", workers=0, out_dir=str(out), seed=0, stem="imagenet")
     return TrainConfig(**{**base, **kw})
 
 

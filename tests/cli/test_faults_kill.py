@@ -28,7 +28,7 @@ from resnet_studio.engine import checkpoint, runs
 
 EPOCHS = 4
 TRAIN = ["--weights", "none", "--image-size", "32", "--epochs", str(EPOCHS), "--batch-size", "8",
-         "--device", "cpu", "--workers", "0", "--seed", "0"]
+         "--device", "cpu", "--workers", "0", "--seed", "0", "--stem", "imagenet"]
 DEADLINE_S = 120
 
 

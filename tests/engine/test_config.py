@@ -8,7 +8,15 @@ import sys
 
 import pytest
 
-from resnet_studio.engine.config import DEPTHS, SETTINGS, TRAINABLE_CHOICES, TrainConfig, default_lr, weights_problem
+from resnet_studio.engine.config import (
+    CIFAR_DEPTHS,
+    DEPTHS,
+    SETTINGS,
+    TRAINABLE_CHOICES,
+    TrainConfig,
+    default_lr,
+    weights_problem,
+)
 from resnet_studio.engine.errors import StudioError
 
 from ..settings_cases import BAD, engine_message
@@ -29,7 +37,7 @@ def test_a_good_config_has_no_problems_and_defaults_come_from_the_table():
     assert config.problems() == []
     for name, setting in SETTINGS.items():
         assert getattr(TrainConfig(), name) == setting.default, name
-    assert SETTINGS["depth"].choices == DEPTHS and SETTINGS["trainable"].choices == TRAINABLE_CHOICES
+    assert SETTINGS["depth"].choices == DEPTHS + CIFAR_DEPTHS and SETTINGS["trainable"].choices == TRAINABLE_CHOICES
 
 
 @pytest.mark.parametrize("field, value, typed", BAD)
@@ -46,7 +54,7 @@ def test_limits_in_words():
     assert engine_message("image_size", 8) == "image size must be between 16 and 1024 pixels"
     assert engine_message("lr", 0.0) == "learning rate must be more than 0"
     assert engine_message("val_split", 1.0) == "validation split must be more than 0 and less than 1"
-    assert engine_message("depth", 19) == "unknown depth 19; choose one of 18, 34, 50, 101, 152"
+    assert engine_message("depth", 19) == "unknown depth 19; choose one of 18, 34, 50, 101, 152, 20, 32, 44, 56, 110"
     assert TrainConfig(data_dir="x", image_size=16).errors() == []  # 16 px is allowed everywhere now
 
 

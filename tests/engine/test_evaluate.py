@@ -145,7 +145,7 @@ def tiny_run(tiny_demo, tmp_path_factory):
     from resnet_studio.engine.train import Trainer
 
     config = TrainConfig(
-        data_dir=str(tiny_demo), depth=18, weights="none", epochs=1, batch_size=16, image_size=32,
+        data_dir=str(tiny_demo), depth=18, weights="none", stem="imagenet", epochs=1, batch_size=16, image_size=32,
         workers=0, device="cpu", out_dir=str(tmp_path_factory.mktemp("runs")),
     )
     finished = Trainer(config).run()
@@ -182,7 +182,7 @@ def test_a_photo_added_later_does_not_move_the_validation_split(tiny_demo, tmp_p
     from resnet_studio.engine.train import Trainer
 
     data = shutil.copytree(tiny_demo, tmp_path / "data")
-    config = TrainConfig(data_dir=str(data), weights="none", epochs=1, batch_size=16, image_size=32, workers=0,
+    config = TrainConfig(data_dir=str(data), weights="none", stem="imagenet", epochs=1, batch_size=16, image_size=32, workers=0,
                          device="cpu", out_dir=str(tmp_path / "runs"))
     run_dir = Trainer(config).run().run_dir
     before = evaluate.validation_samples(run_dir)[0]

@@ -109,7 +109,7 @@ def test_hundreds_of_head_only_epochs_keep_memory_flat(tmp_path):
     """Head-only training without augmentation: the backbone's features once, then
     epochs of milliseconds. 150 epochs, counted after epochs 50, 100 and 150."""
     data = make_class_folder(tmp_path / "data", {"a": 10, "b": 10}, size=20)
-    config = TrainConfig(data_dir=str(data), depth=18, weights="none", image_size=16, batch_size=4, epochs=150,
+    config = TrainConfig(data_dir=str(data), depth=18, weights="none", stem="imagenet", image_size=16, batch_size=4, epochs=150,
                          device="cpu", workers=0, trainable="head", augment=False, out_dir=str(tmp_path / "runs"))
     at = (50, 100, 150)
     trainer, counts = _run_counting(_WithoutSaving, config, at)
@@ -122,7 +122,7 @@ def test_whole_network_epochs_keep_memory_flat(tmp_path):
     """The usual path: every layer trains, augmented batches from the image cache,
     checkpoint and model files every epoch. 12 epochs, counted after 4, 8 and 12."""
     data = make_class_folder(tmp_path / "data", {"a": 6, "b": 6}, size=20)
-    config = TrainConfig(data_dir=str(data), depth=18, weights="none", image_size=16, batch_size=4, epochs=12,
+    config = TrainConfig(data_dir=str(data), depth=18, weights="none", stem="imagenet", image_size=16, batch_size=4, epochs=12,
                          device="cpu", workers=0, trainable="all", augment=True, out_dir=str(tmp_path / "runs"))
     at = (4, 8, 12)
     trainer, counts = _run_counting(Trainer, config, at)
@@ -133,7 +133,7 @@ def test_whole_network_epochs_keep_memory_flat(tmp_path):
 def test_the_census_sees_a_leak(tmp_path):
     """The counts catch a callback that keeps every step's event (the kind of leak looked for)."""
     data = make_class_folder(tmp_path / "data", {"a": 10, "b": 10}, size=20)
-    config = TrainConfig(data_dir=str(data), depth=18, weights="none", image_size=16, batch_size=4, epochs=24,
+    config = TrainConfig(data_dir=str(data), depth=18, weights="none", stem="imagenet", image_size=16, batch_size=4, epochs=24,
                          device="cpu", workers=0, trainable="head", augment=False, out_dir=str(tmp_path / "runs"))
     kept: list = []
     at = (8, 16, 24)

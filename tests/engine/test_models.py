@@ -22,8 +22,8 @@ def test_depth_table_builds_torchvision_resnets_with_a_new_head(depth):
 
 
 def test_unknown_depth_is_a_clear_error():
-    with pytest.raises(StudioError, match="unsupported depth 20"):
-        models.build_model(20, 2)
+    with pytest.raises(StudioError, match="unsupported depth 21"):
+        models.build_model(21, 2)
 
 
 @pytest.fixture

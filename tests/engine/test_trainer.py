@@ -14,7 +14,7 @@ from resnet_studio.engine.train import RunControl, Trainer
 
 def tiny_config(data_dir, out_dir, **kw) -> TrainConfig:
     base = dict(data_dir=str(data_dir), depth=18, weights="none", epochs=2, batch_size=8, image_size=32,
-                device="cpu", workers=0, out_dir=str(out_dir), seed=0)
+                device="cpu", workers=0, out_dir=str(out_dir), seed=0, stem="imagenet")
     return TrainConfig(**{**base, **kw})
 
 

@@ -30,7 +30,7 @@ def tiny_run(tmp_path_factory):
     from resnet_studio.engine.train import Trainer
 
     data = make_demo_dataset(tmp_path_factory.mktemp("data") / "demo", per_class=8, image_size=32)
-    config = TrainConfig(data_dir=str(data), depth=18, weights="none", epochs=1, batch_size=8, image_size=32,
+    config = TrainConfig(data_dir=str(data), depth=18, weights="none", stem="imagenet", epochs=1, batch_size=8, image_size=32,
                          workers=0, device="cpu", out_dir=str(tmp_path_factory.mktemp("runs")))
     finished = Trainer(config).run()
     assert finished.status == "completed"

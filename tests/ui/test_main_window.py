@@ -42,7 +42,9 @@ def _open_window(qtbot, monkeypatch=None, deferred: bool = False, size=(1200, 80
     if monkeypatch is not None:
         original = win.setup_panel.train_config
         # data loader worker processes only slow a tiny test run down
-        monkeypatch.setattr(win.setup_panel, "train_config", lambda: replace(original(), workers=0, device="cpu"))
+        monkeypatch.setattr(
+            win.setup_panel, "train_config", lambda: replace(original(), workers=0, device="cpu", stem="imagenet")
+        )
     return win
 
 

@@ -84,6 +84,7 @@ def model_meta(trainer: Trainer, epoch: int, val_acc: float) -> dict:
     cfg = trainer.config
     return {
         "depth": cfg.depth,
+        "stem": cfg.resolved_stem(),  # the trainer resolved auto before the run: what load_model rebuilds
         "classes": list(trainer.classes),
         "image_size": cfg.image_size,
         "resize_size": resize_size_for(cfg.image_size),

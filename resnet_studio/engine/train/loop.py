@@ -14,6 +14,7 @@ device and are read back in batches (`sync_interval`), so a GPU never waits for 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -25,14 +26,14 @@ import torch
 from torch import nn
 
 from .. import runs
-from ..config import TrainConfig
+from ..config import TrainConfig, is_cifar_depth
 from ..data import DatasetScan, scan_dataset
 from ..devices import describe_device, mixed_precision, resolve_device
 from ..errors import RunCancelled, StudioError, describe
 from ..events import EpochEnd, LogMessage, MemoryFallback, RunFinished, RunStarted, SkippedFile, StepEnd
 from ..fastdata import Batch, BatchLoader, DeviceBatch, FeatureBank, TensorBatch
 from ..memory import ChunkedRunner, is_out_of_memory, memory_name, piece_bounds
-from ..models import STAGES, set_train_mode
+from ..models import set_train_mode, stages
 from . import prepare
 from .callbacks import Callback, run_folder_callbacks
 from .control import RunControl
@@ -120,6 +121,10 @@ class Trainer:
 
         self.model, weights_note = prepare.make_model(cfg, self.classes, self.device, resume_state)
         self.notes.append(weights_note)
+        if cfg.stem != self.model.studio_stem and not is_cifar_depth(cfg.depth):  # auto, resolved: config.json says which
+            self.config = cfg = dataclasses.replace(cfg, stem=self.model.studio_stem)
+            if self.model.studio_stem == "small":
+                self.notes.append("small-image stem: 3x3 convolution without max-pool (16x the multiply-adds)")
         self._set_up_precision()
         # out of memory: training goes on in pieces of a batch with accumulated gradients
         # (pieces.py), evaluation in pieces
@@ -555,7 +560,7 @@ class Trainer:
 
 def _block_param_slices(model: nn.Module) -> dict[str, list[nn.Parameter]]:
     blocks = {}
-    for stage in STAGES:
+    for stage in stages(model):
         for i, block in enumerate(getattr(model, stage)):
             params = [p for p in block.parameters() if p.requires_grad]
             if params:

@@ -29,7 +29,7 @@ from ..config import TrainConfig
 from ..data import DatasetScan, resize_size_for
 from ..errors import StudioError
 from ..fastdata import BatchLoader, DecodedCache, FeatureBank, default_cache_budget
-from ..models import build_model
+from ..models import build_model, state_stem, weights_stem
 
 #: training images are cached with their shorter side this many times the crop size
 #: (training_short_side). At 1.14 (prediction's resize) about 3 in 4 random crops are
@@ -132,7 +132,12 @@ def make_model(config: TrainConfig, classes: Sequence[str], device: torch.device
     """
     torch.manual_seed(config.seed)
     weights = config.weights if resume_state is None else "none"  # the checkpoint has them
-    model = build_model(config.depth, len(classes), weights, config.trainable, progress=False, class_names=classes)
+    # the stem: the one auto picks for the start weights, or a resumed run's checkpoint's own (a run from
+    # before the stem setting has none in its config.json)
+    stem = config.resolved_stem(weights_stem(config.weights)) if resume_state is None else state_stem(resume_state["model"])
+    model = build_model(
+        config.depth, len(classes), weights, config.trainable, progress=False, class_names=classes, stem=stem
+    )
     note = getattr(model, "studio_weights_note", "")  # e.g. the file's classifier was replaced or reordered
     if resume_state:
         model.load_state_dict(resume_state["model"])

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 __all__ = ["BoxItem"]
 
 
+#: the shortcuts drawn with a label over their arc: a 1x1 projection, and option A's zero-padded identity
+_LABELLED = ("projection", "zero-padded")
+
 class BoxItem(QGraphicsItem):
     """A stem, head or residual block (or a stack of repeated blocks).
 
@@ -45,7 +48,7 @@ class BoxItem(QGraphicsItem):
         self.title = title
         self.lines = lines
         self.trainable = trainable
-        self.shortcut = shortcut  # None (stem/head), "identity" or "projection"
+        self.shortcut = shortcut  # None (stem/head), "identity", "zero-padded" (option A) or "projection"
         self.shortcut_label = shortcut_label
         self.repeat = repeat or []  # block names a stack stands for
         self.block = block  # a single residual block's description (its tooltip follows the statistics)
@@ -66,7 +69,7 @@ class BoxItem(QGraphicsItem):
             title_w += f.fm_bold.horizontalAdvance(self.badge) + 18
         lines_w = max((f.fm.horizontalAdvance(t) for t in self.lines), default=0)
         w = max(title_w, lines_w) + 2 * self.PAD
-        if self.shortcut == "projection":
+        if self.shortcut in _LABELLED:
             w = max(w, f.fm_small.horizontalAdvance(self.shortcut_label) + 4)
         self.box_w = math.ceil(max(w, 92.0))
         self.strip_h = 7.0 if self.repeat else 0.0
@@ -81,11 +84,11 @@ class BoxItem(QGraphicsItem):
             self.add_x = self.box_x + self.box_w + 24
             self.exit_x = self.add_x + self.ADD_R
             stack = 8.0 if self.repeat else 0.0
-            lift = f.fm_small.height() / 2 + 10 if self.shortcut == "projection" else 14
+            lift = f.fm_small.height() / 2 + 10 if self.shortcut in _LABELLED else 14
             self.arc_y = top - stack - lift
         self.box = QRectF(self.box_x, top, self.box_w, self.box_h)
         bottom = self.box_h / 2 + (f.fm_small.height() + 4 if self.shortcut else 0)
-        arc_top = self.arc_y - (f.fm_small.height() / 2 + 4 if self.shortcut == "projection" else 3)
+        arc_top = self.arc_y - (f.fm_small.height() / 2 + 4 if self.shortcut in _LABELLED else 3)
         self._bounds = QRectF(-2, arc_top, self.exit_x + 4, bottom - arc_top + 2)
 
     def boundingRect(self) -> QRectF:
@@ -186,6 +189,7 @@ class BoxItem(QGraphicsItem):
 
     def _paint_shortcut(self, painter: QPainter, c: Colors, f: Fonts) -> None:
         projection = self.shortcut == "projection"
+        padded = self.shortcut == "zero-padded"
         color = c.projection if projection else c.identity
         r = self.ADD_R
         # main path: in -> box, box -> ⊕, ⊕ -> out
@@ -203,14 +207,14 @@ class BoxItem(QGraphicsItem):
         path.lineTo(self.add_x - rad, self.arc_y)
         path.quadTo(self.add_x, self.arc_y, self.add_x, self.arc_y + rad)
         path.lineTo(self.add_x, -r - 1)
-        painter.setPen(shortcut_pen(color, projection))
+        painter.setPen(shortcut_pen(color, projection, padded))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(path)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(color)
         arrow_head(painter, QPointF(self.add_x, -r), QPointF(0, 1), 7)
         painter.drawEllipse(QPointF(self.DOT_X, 0), 3.0, 3.0)
-        if projection:
+        if self.shortcut in _LABELLED and self.shortcut_label:
             mid = QPointF((self.DOT_X + self.add_x) / 2, self.arc_y)
             chip(painter, mid, self.shortcut_label, f.small, f.fm_small, color, c.background, color)
         # ⊕ and the ReLU after it (Fig. 2)

@@ -80,6 +80,11 @@ class DiagramView(QGraphicsView):
         self.boxes, self.scale_item = lay_out(self, desc, is_collapsed, self._wrap_width)
         self._drawn = (desc, is_collapsed)
 
+    def has_padded_shortcuts(self) -> bool:
+        """Whether the network drawn has the paper's option-A shortcuts (a CIFAR ResNet)."""
+        desc = self._drawn[0] if self._drawn else {}
+        return any(b.get("shortcut") == "zero-padded" for s in desc.get("stages", []) for b in s["blocks"])
+
     def wrap_width(self) -> float:
         """How wide (in scene units) a row may be to fit the view at the readable scale."""
         bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self)

@@ -82,7 +82,9 @@ def conv_line(layer: dict) -> str:
 
 
 def shortcut_label(block: dict) -> str:
-    """A projection shortcut's convolution: '1×1 conv, stride 2'."""
+    """A projection shortcut's convolution: '1×1 conv, stride 2'; option A's: 'identity, zero-padded'."""
+    if block.get("shortcut") == "zero-padded":
+        return "identity, zero-padded"
     conv = next((layer for layer in block.get("shortcut_layers", []) if layer["kind"] == "conv"), None)
     stride = stride_of(conv["stride"] if conv else block.get("stride", 1))
     return f"1×1 conv, stride {stride}"

@@ -239,7 +239,7 @@ class _Layout:
 
     def _box_for_block(self, block: dict) -> BoxItem:
         lines = [conv_line(layer) for layer in block["layers"] if layer["kind"] == "conv"]
-        label = shortcut_label(block) if block["shortcut"] == "projection" else ""
+        label = shortcut_label(block) if block["shortcut"] in ("projection", "zero-padded") else ""
         box = BoxItem(self.host, block["name"], block["name"], lines, trainable=bool(block.get("trainable")),
                       shortcut=block["shortcut"], shortcut_label=label, tooltip=block_tooltip(block, self.host.stats),
                       block=block)
@@ -250,10 +250,11 @@ class _Layout:
         first, last = blocks[0], blocks[-1]
         last_index = last["name"].rsplit(".", 1)[-1]
         lines = [conv_line(layer) for layer in first["layers"] if layer["kind"] == "conv"]
-        projection = any(b["shortcut"] == "projection" for b in blocks)
+        kinds = {b["shortcut"] for b in blocks}
+        shortcut = next((k for k in ("projection", "zero-padded") if k in kinds), "identity")
         box = BoxItem(self.host, f"{first['name']}-{last_index}", f"{first['name']} … {last_index}", lines,
                       trainable=all(b.get("trainable") for b in blocks),
-                      shortcut="projection" if projection else "identity", repeat=[b["name"] for b in blocks],
+                      shortcut=shortcut, repeat=[b["name"] for b in blocks],
                       tooltip=stack_tooltip(blocks))
         self.boxes[box.key] = box
         return box

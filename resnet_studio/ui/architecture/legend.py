@@ -71,6 +71,11 @@ class Legend(QWidget):
         label("identity shortcut")
         line(c.projection, True)
         label("projection (1×1 conv)")
+        if self.diagram.has_padded_shortcuts():
+            p.setPen(shortcut_pen(c.identity, False, True))
+            p.drawLine(QLineF(x, cy, x + sw, cy))
+            x += sw + 6
+            label("identity, zero-padded (option A)")
         rng = stats.range()
         if rng is not None and stats.shown:
             lo, hi = rng

@@ -148,9 +148,12 @@ def chip(painter: QPainter, center: QPointF, text: str, font: QFont, fm: QFontMe
     painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
 
 
-def shortcut_pen(color: QColor, projection: bool) -> QPen:
-    """A shortcut's line: thin and solid for identity, thicker and dashed for a projection."""
-    pen = QPen(color, 2.2 if projection else 1.5)
+def shortcut_pen(color: QColor, projection: bool, padded: bool = False) -> QPen:
+    """A shortcut's line: thin and solid for identity, thicker and dashed for a projection,
+    dotted for the paper's option A (an identity, subsampled and zero-padded: no parameters)."""
+    pen = QPen(color, 2.2 if projection else 1.8 if padded else 1.5)
+    if padded and not projection:
+        pen.setStyle(Qt.PenStyle.DotLine)
     if projection:
         pen.setStyle(Qt.PenStyle.DashLine)
         pen.setDashPattern([4, 2.5])

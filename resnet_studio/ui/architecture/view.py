@@ -130,14 +130,16 @@ class ArchitectureView(QWidget):
         self._rebuild(refit=not same_net or self._view.auto_fit)
         self._show_details()
 
-    def show_depth(self, depth: int, image_size: int = 224, num_classes: int = 1000, trainable: str = "all") -> None:
-        """Describe and draw a fresh ResNet-`depth` (what the setup panel has chosen).
+    def show_depth(
+        self, depth: int, image_size: int = 224, num_classes: int = 1000, trainable: str = "all", stem: str = "imagenet"
+    ) -> None:
+        """Describe and draw a fresh ResNet-`depth` with its stem (what the setup panel has chosen).
 
         A choice that cannot be drawn (an image too small for five halvings) is said in
         the view instead of raised.
         """
         try:
-            desc = describe_depth(depth, image_size=image_size, num_classes=num_classes, trainable=trainable)
+            desc = describe_depth(depth, image_size=image_size, num_classes=num_classes, trainable=trainable, stem=stem)
         except StudioError as exc:
             self._show_message(str(exc))
             return

@@ -1,13 +1,14 @@
-"""The depth choice as a table: ResNet-18 to 152 with parameters, compute at the image size in
-GMACs (billions of multiply-adds, as the diagram and `resnet-studio info` say) and ImageNet
-top-1 (torchvision's numbers, filled in once torch has loaded)."""
+"""The depth choice as a table: ResNet-18 to 152, then the paper's CIFAR ResNets (20 to 110, for
+small images, from scratch), with parameters, compute at the image size in GMACs (billions of
+multiply-adds, as the diagram and `resnet-studio info` say; they follow the stem) and ImageNet
+top-1 (torchvision's numbers, filled in once torch has loaded; none for the CIFAR ResNets)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSizePolicy, QTreeWidget, QTreeWidgetItem
 
-from resnet_studio.engine.config import DEPTHS, SETTINGS
+from resnet_studio.engine.config import ALL_DEPTHS, SETTINGS, is_cifar_depth
 
 from .. import format as fmt
 from ..widgets import muted_label
@@ -46,8 +47,8 @@ class DepthTable(QTreeWidget):
             self.header().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.header().setSectionsMovable(False)
         self._items: dict[int, QTreeWidgetItem] = {}
-        for depth in DEPTHS:
-            item = QTreeWidgetItem([f"ResNet-{depth}", "…", "…", "…"])
+        for depth in ALL_DEPTHS:
+            item = QTreeWidgetItem([f"ResNet-{depth}" + (" (CIFAR)" if is_cifar_depth(depth) else ""), "…", "…", "…"])
             item.setData(0, Qt.ItemDataRole.UserRole, depth)
             for col in (1, 2, 3):
                 item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -58,7 +59,7 @@ class DepthTable(QTreeWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     def sizeHint(self) -> QSize:
-        rows = self.sizeHintForRow(0) * len(DEPTHS) if self.topLevelItemCount() else 100
+        rows = self.sizeHintForRow(0) * len(ALL_DEPTHS) if self.topLevelItemCount() else 100
         return QSize(300, rows + self.header().sizeHint().height() + 2 * self.frameWidth() + 2)
 
     def minimumSizeHint(self) -> QSize:
@@ -77,10 +78,12 @@ class DepthTable(QTreeWidget):
         item.setText(1, fmt.count(summary["params"]))
         macs = summary["gflops"]  # torchvision's "GFLOPS" are multiply-adds: GMACs
         item.setText(2, f"{macs:.2f}" if macs < 10 else f"{macs:.1f}")
-        item.setText(3, f"{summary['imagenet_top1']:.1f} %")
+        top1 = summary["imagenet_top1"]
+        item.setText(3, f"{top1:.1f} %" if top1 is not None else "—")
         tip = (
             f"ResNet-{depth}: {summary['params']:,} parameters, {macs:.2f} GMACs (billions of multiply-adds) per image, "
-            f"{summary['imagenet_top1']:.1f} % ImageNet top-1 ({summary.get('weights_name', '')})"
+            + (f"{top1:.1f} % ImageNet top-1 ({summary.get('weights_name', '')})" if top1 is not None else
+               "the paper's CIFAR ResNet for small images: no ImageNet weights, trained from scratch")
         )
         for col in range(4):
             item.setToolTip(col, tip)
@@ -113,11 +116,15 @@ class DepthField(Field):
         except (TypeError, ValueError):
             pass
 
-    def show_numbers(self, summaries: dict[int, dict], image_size: int) -> None:
+    def show_numbers(self, summaries: dict[int, dict], image_size: int, stem: str = "imagenet") -> None:
         for depth, summary in summaries.items():
             self.table.set_summary(depth, summary)
-        self.hint.setText(_hint_text(image_size))
+        self.hint.setText(_hint_text(image_size, stem))
 
 
-def _hint_text(image_size: int) -> str:
-    return f"GMACs: billions of multiply-adds per image at {image_size} px. Top-1: torchvision's ImageNet weights."
+SMALL_STEM_LINE = "Small-image stem for ResNet-18 to 152: 3×3 convolution without max-pool, 16× the multiply-adds."
+
+
+def _hint_text(image_size: int, stem: str = "imagenet") -> str:
+    text = f"GMACs: billions of multiply-adds per image at {image_size} px. Top-1: torchvision's ImageNet weights."
+    return f"{text}\n{SMALL_STEM_LINE}" if stem == "small" else text

@@ -335,5 +335,11 @@ def make_fields() -> list[tuple[str, Field]]:
             "scaling on older ones, and full fp32 on Apple GPUs and CPUs.",
             {"auto": "Automatic", "fp32": "fp32 (full)", "bf16": "bf16 (mixed)", "fp16": "fp16 (mixed, loss scaling)"},
         )),
+        ("Advanced", ComboField(
+            "stem", "Stem", "The first layers of ResNet-18 to 152. Small images (3×3, no max-pool) keeps the detail of "
+            "small photos at 16× the multiply-adds; Automatic picks it from scratch below 96 px and keeps the ImageNet "
+            "stem with ImageNet weights. The CIFAR ResNets have their own small stem.",
+            {"auto": "Automatic", "imagenet": "ImageNet (7×7, max-pool)", "small": "Small images (3×3, no max-pool)"},
+        )),
         ("Device", DeviceField("Where the network trains. A GPU is typically 10–50× faster than the CPU.")),
     ]

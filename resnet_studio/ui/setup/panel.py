@@ -13,6 +13,8 @@ arrive from a background task shortly after the panel is first shown.
 
 from __future__ import annotations
 
+import dataclasses
+
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer
 from PySide6.QtWidgets import (
     QFormLayout,
@@ -30,17 +32,19 @@ from PySide6.QtWidgets import (
 from resnet_studio.engine.config import (
     DEMO_PER_CLASS,
     DEMO_SCRATCH_IMAGE_SIZE,
+    DEPTHS,
     OPTIMIZERS,
     Problem,
     TrainConfig,
     default_lr,
 )
+from resnet_studio.engine.recommend import Suggestion, suggestion
 
 from ..format import sentence
 from ..scanner import CHECKING, DatasetScanner
 from ..state import StudioState
 from ..tasks import TaskGroup
-from ..widgets import ElidedLabel, InlineMessage, SectionHeader, muted_label, palette_colors
+from ..widgets import Banner, ElidedLabel, InlineMessage, SectionHeader, muted_label, palette_colors
 from .fields import DeviceField, Field, LrField, make_fields
 from .weights import WeightsField
 
@@ -59,6 +63,10 @@ def _engine_info(task) -> dict:
         found = [(d.id, d.label, d.note) for d in devices.available_devices()]
     except Exception:  # a broken driver must not cost the panel: the CPU always works
         found = [("cpu", "CPU", "much slower than a GPU")]
+    # the numbers counted once (the CIFAR ResNets', the small stem's): cached here, off the UI thread
+    for depth in (*models.DEPTHS, *models.CIFAR_DEPTHS):
+        task.check()
+        models.depth_summary(depth, 224, "small")
     return {"devices": found, "depths": list(models.DEPTHS)}
 
 
@@ -109,7 +117,8 @@ class SetupPanel(QWidget):
         self._sections: dict[str, str] = {}  # field name -> section
         self._tasks = TaskGroup()
         self._info: dict | None = None
-        self._numbers_size: int | None = None  # the image size the depth table's numbers are for
+        self._numbers_size: tuple[int, str] | None = None  # the image size and stem the depth table's numbers are for
+        self.suggestion: Suggestion | None = None
         self._info_job = self._tasks.slot("engine-info")
         self._problems: list[Problem] = []
         self._notes: dict[str, tuple[object, str]] = {}  # field -> (the value it is about, a hint shown under it)
@@ -222,6 +231,8 @@ class SetupPanel(QWidget):
         col.addWidget(self.data_status)
         self.data_msg = InlineMessage()
         col.addWidget(self.data_msg)
+        self.suggest_banner = Banner()  # small photos: the engine's suggestion (recommend.py), with Apply
+        col.addWidget(self.suggest_banner)
         return box
 
     @staticmethod
@@ -357,8 +368,10 @@ class SetupPanel(QWidget):
         self._show_problems()
         self._show_data_state(scan)
         self._update_lr_placeholder(config)
-        if self._info is not None and config.image_size != self._numbers_size:
-            self._show_depth_numbers(config.image_size)
+        stem = dataclasses.replace(config, depth=DEPTHS[0]).resolved_stem()  # the ImageNet family's stem
+        if self._info is not None and (config.image_size, stem) != self._numbers_size:
+            self._show_depth_numbers(config.image_size, stem)
+        self._show_suggestion(scan, config)
         self.scanner.set_split(config.val_split, config.seed)
         blocking = [p for p in self._problems if p.level in ("error", "busy")]
         self.state.set_config(config, sentence(blocking[0].message) if blocking else "")
@@ -453,12 +466,29 @@ class SetupPanel(QWidget):
     def _on_info_failed(self, message: str) -> None:
         self.fields["depth"].hint.setText(f"Model details are unavailable: {message}")
 
-    def _show_depth_numbers(self, image_size: int) -> None:
+    def _show_depth_numbers(self, image_size: int, stem: str = "imagenet") -> None:
         from resnet_studio.engine import models  # loaded by the info task by now
 
-        self._numbers_size = image_size
-        summaries = {d: models.depth_summary(d, image_size) for d in models.DEPTHS}
-        self.fields["depth"].show_numbers(summaries, image_size)
+        self._numbers_size = (image_size, stem)
+        summaries = {d: models.depth_summary(d, image_size, stem) for d in (*models.DEPTHS, *models.CIFAR_DEPTHS)}
+        self.fields["depth"].show_numbers(summaries, image_size, stem)
+
+    def _show_suggestion(self, scan, config: TrainConfig) -> None:
+        """The engine's suggestion for small photos (a CIFAR ResNet near their size), with Apply."""
+        found = suggestion(scan.median_side, scan.num_train, config) if scan is not None else None
+        self.suggestion = found
+        if found is None:
+            self.suggest_banner.hide()
+        elif self.suggest_banner.isHidden() or self.suggest_banner.message() != found.why:
+            self.suggest_banner.show_message("info", "", found.why, actions=[("Apply", self.apply_suggestion)])
+
+    def apply_suggestion(self) -> None:
+        """Set the suggested depth, image size and weights (from scratch)."""
+        if self.suggestion is None:
+            return
+        for name, value in self.suggestion.settings.items():
+            self.fields[name].set_value(value)
+        self._update()
 
     def _update_lr_placeholder(self, config: TrainConfig) -> None:
         lr: LrField = self.fields["lr"]
@@ -470,8 +500,6 @@ class SetupPanel(QWidget):
         resumed run, or a past run shown): `title` names it, `settings` gives them (plain
         text); the fields stay those of the next run. An empty `title` takes the note away."""
         from ..format import escape
-        from ..widgets import Banner
-
         if getattr(self, "run_note", None) is None:
             self.run_note = Banner()
             self._run_note_box = QWidget()

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from resnet_studio.engine.config import is_cifar_depth
 from resnet_studio.engine.runs import RunRecord
 
 from ..format import duration, escape, fraction
@@ -76,8 +77,11 @@ def settings_text(config: dict) -> str:
     parts = [
         (f"ResNet-{depth}" if depth else "") + (f" on {data}" if data else ""),
         _WEIGHTS.get(weights, Path(weights).name),
-        _TRAINS.get(str(config.get("trainable")), ""),
+        # a CIFAR ResNet has three stages: from layer3 on is its last stage
+        "last stage trains" if is_cifar_depth(depth) and config.get("trainable") == "layer3"
+        else _TRAINS.get(str(config.get("trainable")), ""),
         f"{config['image_size']} px" if config.get("image_size") else "",
+        "small-image stem" if config.get("stem") == "small" and not is_cifar_depth(depth) else "",
         f"batch {config['batch_size']}" if config.get("batch_size") else "",
         ", ".join(filter(None, [optimizer, f"lr {lr:.3g}" if isinstance(lr, (int, float)) else ""])),
         f"{config['epochs']} epochs" if config.get("epochs") else "",
