@@ -139,3 +139,17 @@ def tiny_config(demo_data, studio_home):
         return TrainConfig(**values)
 
     return make
+
+
+@pytest.fixture
+def shown_train_tab(qtbot):
+    """A TrainTab with its controller, shown at 1000x700."""
+    from resnet_studio.ui.train.tab import TrainTab
+    from resnet_studio.ui.worker import TrainingController
+
+    widget = TrainTab()
+    widget.attach(TrainingController(widget))
+    qtbot.addWidget(widget)
+    widget.resize(1000, 700)
+    widget.show()
+    return widget

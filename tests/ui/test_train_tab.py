@@ -13,18 +13,11 @@ from resnet_studio.engine import runs
 from resnet_studio.engine.events import EpochEnd, RunFinished, RunStarted, StepEnd
 from resnet_studio.ui.format import duration
 from resnet_studio.ui.train.series import GrowingSeries
-from resnet_studio.ui.train.tab import TrainTab
-from resnet_studio.ui.worker import TrainingController
 
 
 @pytest.fixture
-def tab(qtbot):
-    widget = TrainTab()
-    widget.attach(TrainingController(widget))
-    qtbot.addWidget(widget)
-    widget.resize(1000, 700)
-    widget.show()
-    return widget
+def tab(shown_train_tab):
+    return shown_train_tab
 
 
 def _steps(start: int, count: int, steps_per_epoch: int = 100, gpu: float | None = None) -> list[StepEnd]:

@@ -14,7 +14,6 @@ from resnet_studio.engine.events import EpochEnd, RunFinished, RunStarted, StepE
 from resnet_studio.ui.format import duration
 from resnet_studio.ui.train.tab import TrainTab, settings_text
 from resnet_studio.ui.widgets import palette_colors
-from resnet_studio.ui.worker import TrainingController
 
 SPE = 10  # steps an epoch
 CONFIG = {"depth": 18, "data_dir": "/data/demo", "weights": "imagenet", "trainable": "all", "image_size": 224,
@@ -22,12 +21,8 @@ CONFIG = {"depth": 18, "data_dir": "/data/demo", "weights": "imagenet", "trainab
 
 
 @pytest.fixture
-def tab(qtbot):
-    widget = TrainTab()
-    widget.attach(TrainingController(widget))
-    qtbot.addWidget(widget)
-    widget.resize(1000, 700)
-    widget.show()
+def tab(shown_train_tab):
+    widget = shown_train_tab
     notes = []
     widget.runSettingsChanged.connect(lambda title, text: notes.append((title, text)))
     widget.notes = notes
