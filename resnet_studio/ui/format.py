@@ -6,7 +6,7 @@ import datetime as _dt
 import html
 import math
 
-__all__ = ["count", "percent", "fraction", "duration", "sentence", "escape", "date_text"]
+__all__ = ["count", "millions", "percent", "fraction", "duration", "sentence", "escape", "date_text"]
 
 escape = html.escape  # text into a rich-text label
 
@@ -16,6 +16,11 @@ def count(n: float) -> str:
     if n >= 1e6:
         return f"{n / 1e6:.1f} M"
     return f"{int(n):,}"
+
+
+def millions(n: float) -> str:
+    """A parameter count in millions: 11689512 -> '11.7 M', 853018 -> '0.85 M'."""
+    return f"{n / 1e6:.1f} M" if n >= 1e6 else f"{n / 1e6:.2f} M"
 
 
 def percent(prob: float) -> str:

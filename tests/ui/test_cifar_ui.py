@@ -44,7 +44,7 @@ def test_the_depth_table_lists_the_cifar_resnets_and_the_stem_cost(qtbot, rooms)
     qtbot.waitUntil(lambda: numbers_shown(table, 110), timeout=30_000)
     assert table.topLevelItemCount() == len(DEPTHS) + len(CIFAR_DEPTHS)
     name, params, _, top1 = table.row_text(56)
-    assert name == "ResNet-56 (CIFAR)" and params == fmt.count(depth_summary(56, 224)["params"])
+    assert name == "ResNet-56 (CIFAR)" and params == fmt.millions(depth_summary(56, 224)["params"]) == "0.92 M"
     assert top1 == "—"
     spin(panel, "image_size").setValue(32)  # from scratch below 96 px: auto picks the small stem
     panel.weights.set_value("none")

@@ -75,7 +75,7 @@ class DepthTable(QTreeWidget):
 
     def set_summary(self, depth: int, summary: dict) -> None:
         item = self._items[depth]
-        item.setText(1, fmt.count(summary["params"]))
+        item.setText(1, fmt.millions(summary["params"]))
         macs = summary["gflops"]  # torchvision's "GFLOPS" are multiply-adds: GMACs
         item.setText(2, f"{macs:.2f}" if macs < 10 else f"{macs:.1f}")
         top1 = summary["imagenet_top1"]
