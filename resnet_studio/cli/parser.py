@@ -13,7 +13,7 @@ import argparse
 from .. import __version__
 from ..engine.config import ALL_DEPTHS, DEMO_IMAGE_SIZE, DEMO_PER_CLASS, DEVICE_CHOICES, SETTINGS, TRAINABLE_CHOICES, Setting
 from ..installation import install_command
-from . import commands, train
+from . import commands, doctor, train
 from .console import EXIT_USAGE, PROG, one_line
 
 __all__ = ["build_parser"]
@@ -142,6 +142,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=commands.export)
+
+    p = sub.add_parser(
+        "doctor",
+        help="check a data folder for duplicates, leaks across the split, tiny photos and imbalance",
+        description=doctor.DESCRIPTION,
+    )
+    p.add_argument("data", metavar="DATA", help="data folder (class subfolders, or train/ and val/ of class subfolders)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--image-size", type=_positive_int, default=size, metavar="S",
+                   help=f"the training size photos are compared with, in pixels (default: {size})")
+    for name in ("val_split", "seed"):  # the split the trainer would make
+        setting = SETTINGS[name]
+        p.add_argument(setting.flag, dest=name, type=_kind(setting), default=setting.default, metavar=name.upper(),
+                       help=f"{setting.help} (default: {setting.default})")
+    p.add_argument("--fix-split", action="store_true",
+                   help="say which duplicate groups the split would keep on one side, and what would move (writes nothing)")
+    p.set_defaults(func=doctor.run)
 
     p = sub.add_parser(
         "install-desktop",

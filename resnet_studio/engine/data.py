@@ -11,9 +11,9 @@ import io
 import os
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,8 @@ __all__ = [
     "to_rgb",
     "check_image",
     "scan_dataset",
+    "regroup_split",
+    "merge_groups",
     "median_side",
     "eval_transform",
     "resize_size_for",
@@ -421,17 +423,90 @@ def _collect(folder: Path, classes: list[str], skipped: list[SkippedFile]) -> li
     return items
 
 
-def _stratified_split(items: list[tuple[str, int]], num_classes: int, val_split: float, seed: int):
+def _val_count(n: int, val_split: float) -> int:
+    """How many of a class's `n` photos go to validation: at least one when it has 2, never all."""
+    return 0 if n < 2 else min(n - 1, max(1, round(n * val_split)))
+
+
+def _stratified_split(items: list[tuple[str, int]], num_classes: int, val_split: float, seed: int,
+                      groups: Sequence[Sequence[str]] | None = None):
+    if groups:
+        return _grouped_split(items, num_classes, val_split, seed, groups)
     rng = random.Random(seed)
     train, val = [], []
     for label in range(num_classes):
         group = [it for it in items if it[1] == label]
         rng.shuffle(group)
-        n = len(group)
-        n_val = 0 if n < 2 else min(n - 1, max(1, round(n * val_split)))
+        n_val = _val_count(len(group), val_split)
         val.extend(group[:n_val])
         train.extend(group[n_val:])
     return sorted(train), sorted(val)
+
+
+def merge_groups(groups: Iterable[Iterable[str]]) -> list[list[str]]:
+    """Groups of paths, those sharing a path merged into one (union-find): each sorted, sorted by
+    their first path. A group of one path stays a group of one."""
+    parent: dict[str, str] = {}
+
+    def root(path: str) -> str:
+        parent.setdefault(path, path)
+        while parent[path] != path:
+            parent[path] = parent[parent[path]]
+            path = parent[path]
+        return path
+
+    for group in groups:
+        members = list(group)
+        for other in members:
+            parent[root(other)] = root(members[0])
+    merged: dict[str, list[str]] = {}
+    for path in parent:
+        merged.setdefault(root(path), []).append(path)
+    return sorted(sorted(g) for g in merged.values())
+
+
+def _grouped_split(items: list[tuple[str, int]], num_classes: int, val_split: float, seed: int,
+                   groups: Sequence[Sequence[str]]):
+    """The seeded, stratified split with each group's files on one side (the doctor's duplicate
+    groups: a photo and its copy on both sides would inflate validation accuracy).
+
+    Groups sharing a file are merged; files in no group are units of one. A unit belongs to the
+    class most of its files have (the smallest label on a tie) and goes to validation while its
+    class's validation count stays within _val_count; a class whose units are all bigger than
+    that still gives its smallest unit, unless that is its only one. Sorted first, so the
+    result depends on the files and groups, not on their order."""
+    label_of = dict(items)
+    grouped = merge_groups([p for p in group if p in label_of] for group in groups)
+    in_group = {p for group in grouped for p in group}
+    units = sorted(grouped + [[p] for p in label_of if p not in in_group])
+    by_class: list[list[list[str]]] = [[] for _ in range(num_classes)]
+    for unit in units:
+        votes = Counter(label_of[p] for p in unit)
+        by_class[min(votes, key=lambda label: (-votes[label], label))].append(unit)
+    rng = random.Random(seed)
+    train, val = [], []
+    for class_units in by_class:
+        rng.shuffle(class_units)
+        target = _val_count(sum(len(u) for u in class_units), val_split)
+        chosen, count = [], 0
+        for unit in class_units:
+            if count + len(unit) <= target:
+                chosen.append(unit)
+                count += len(unit)
+        if target and not chosen and len(class_units) > 1:
+            chosen.append(min(class_units, key=len))
+        for unit in class_units:
+            (val if any(unit is c for c in chosen) else train).extend((p, label_of[p]) for p in unit)
+    return sorted(train), sorted(val)
+
+
+def regroup_split(scan: DatasetScan, groups: Sequence[Sequence[str]], val_split: float, seed: int) -> DatasetScan:
+    """`scan` split again with each group's files on one side: what scan_dataset(..., groups=groups)
+    gives, without reading the folder again. A split given as train/ and val/ folders is kept as it is."""
+    if scan.layout != "folders" or not groups:
+        return scan
+    train, val = _grouped_split(scan.train + scan.val, len(scan.classes), val_split, seed, groups)
+    return replace(scan, train=train, val=val)
 
 
 def scan_dataset(
@@ -441,6 +516,7 @@ def scan_dataset(
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
     strict: bool = True,
+    groups: Sequence[Sequence[str]] | None = None,
 ) -> DatasetScan:
     """Find, check and split a photo folder. Raises DataError with a one-line reason.
 
@@ -448,6 +524,8 @@ def scan_dataset(
     with the reason), as long as 2 classes remain. With `strict` (what training uses), a
     folder that cannot be trained on raises DataError with its `problem`; without it, the
     scan is returned and `problem` says why (the window lists the classes and the reason).
+    With `groups` (lists of paths, the doctor's DoctorReport.groups), the split made here keeps
+    each group's files on one side; without them it is the plain seeded, stratified split.
     """
     root = Path(root).expanduser()
     if not root.exists():
@@ -505,7 +583,7 @@ def scan_dataset(
     if layout == "split":
         train, val = sorted(train_items), sorted(val_items)
     else:
-        train, val = _stratified_split(train_items, len(classes), val_split, seed)
+        train, val = _stratified_split(train_items, len(classes), val_split, seed, groups)
     skipped.sort(key=lambda s: s.path)
     scan = DatasetScan(str(root), layout, classes, train, val, skipped, left_out, median_side([p for p, _ in train + val]))
     if strict and scan.problem:
