@@ -83,13 +83,16 @@ def _print_report(report) -> None:
     from ..engine.doctor import KINDS
 
     for kind, findings in found.items():
+        # A suggestion the kind's findings share is said once, after the title.
+        shared = {f.suggestion for f in findings}
         print()
-        print(f"{KINDS[kind]} ({len(findings):,})")
+        print(f"{KINDS[kind]} ({len(findings):,})" + (f": {findings[0].suggestion}" if len(shared) == 1 else ""))
         for finding in findings[:SHOWN_PER_KIND]:
-            detail = f"{finding.detail}: " if finding.detail else ""
-            print(f"  - {detail}{finding.suggestion}")
-            for path in finding.files:
-                print(f"      {_short(path, report.root)}")
+            files = "  ".join(_short(path, report.root) for path in finding.files)
+            detail = f"({finding.detail})" if finding.detail else ""
+            print("  " + "  ".join(part for part in (files, detail) if part))
+            if len(shared) > 1:
+                print(f"      {finding.suggestion}")
         if len(findings) > SHOWN_PER_KIND:
             print(f"  ... and {len(findings) - SHOWN_PER_KIND:,} more (--json lists every one)")
 

@@ -470,23 +470,29 @@ def _grouped_split(items: list[tuple[str, int]], num_classes: int, val_split: fl
     """The seeded, stratified split with each group's files on one side (the doctor's duplicate
     groups: a photo and its copy on both sides would inflate validation accuracy).
 
-    Groups sharing a file are merged; files in no group are units of one. A unit belongs to the
-    class most of its files have (the smallest label on a tie) and goes to validation while its
-    class's validation count stays within _val_count; a class whose units are all bigger than
-    that still gives its smallest unit, unless that is its only one. Sorted first, so the
-    result depends on the files and groups, not on their order."""
-    label_of = dict(items)
+    Each class is shuffled as the plain split shuffles it; groups sharing a file are merged, files
+    in no group are units of one. A unit belongs to the class most of its files have (the smallest
+    label on a tie) and takes its place in that shuffle from its first file there. Units go to
+    validation in that order while the class's count stays within _val_count (a class whose units
+    are all bigger still gives its smallest, unless that is its only one). With units of one file
+    this is the plain split, so a few groups move few files."""
+    rng = random.Random(seed)
+    label_of: dict[str, int] = {}
+    rank: dict[str, int] = {}
+    for label in range(num_classes):
+        shuffled = [it for it in items if it[1] == label]
+        rng.shuffle(shuffled)
+        rank.update((path, i) for i, (path, _) in enumerate(shuffled))
+        label_of.update(shuffled)
     grouped = merge_groups([p for p in group if p in label_of] for group in groups)
     in_group = {p for group in grouped for p in group}
-    units = sorted(grouped + [[p] for p in label_of if p not in in_group])
     by_class: list[list[list[str]]] = [[] for _ in range(num_classes)]
-    for unit in units:
+    for unit in grouped + [[p] for p in label_of if p not in in_group]:
         votes = Counter(label_of[p] for p in unit)
         by_class[min(votes, key=lambda label: (-votes[label], label))].append(unit)
-    rng = random.Random(seed)
     train, val = [], []
-    for class_units in by_class:
-        rng.shuffle(class_units)
+    for label, class_units in enumerate(by_class):
+        class_units.sort(key=lambda unit: min(rank[p] for p in unit if label_of[p] == label))
         target = _val_count(sum(len(u) for u in class_units), val_split)
         chosen, count = [], 0
         for unit in class_units:
@@ -500,12 +506,19 @@ def _grouped_split(items: list[tuple[str, int]], num_classes: int, val_split: fl
     return sorted(train), sorted(val)
 
 
+def _walk_order(path: str, folder: str | os.PathLike) -> tuple:
+    """Where _walk_files lists `path` below `folder`: a folder's files by name, then its subfolders' by name."""
+    *dirs, name = Path(os.path.relpath(path, folder)).parts
+    return (*((1, d) for d in dirs), (0, name))
+
+
 def regroup_split(scan: DatasetScan, groups: Sequence[Sequence[str]], val_split: float, seed: int) -> DatasetScan:
     """`scan` split again with each group's files on one side: what scan_dataset(..., groups=groups)
     gives, without reading the folder again. A split given as train/ and val/ folders is kept as it is."""
     if scan.layout != "folders" or not groups:
         return scan
-    train, val = _grouped_split(scan.train + scan.val, len(scan.classes), val_split, seed, groups)
+    items = sorted(scan.train + scan.val, key=lambda it: (it[1], _walk_order(it[0], Path(scan.root) / scan.classes[it[1]])))
+    train, val = _grouped_split(items, len(scan.classes), val_split, seed, groups)
     return replace(scan, train=train, val=val)
 
 

@@ -211,7 +211,7 @@ def check_dataset(
             workers=workers,
             strict=False,
         )
-    items = scan.train + scan.val
+    items = sorted(scan.train + scan.val)  # by path: the report does not depend on the split
     paths = [p for p, _ in items]
     looks = _look_all(paths, progress, control, workers)
     seen = [i for i, look in enumerate(looks) if isinstance(look, _Look)]
@@ -291,7 +291,7 @@ def _group_findings(group, looks, label_of, side, scan: DatasetScan, max_distanc
     if len({side.get(p, "train") for p in group}) > 1:
         val = sum(side.get(p) == "val" for p in group)
         if scan.layout == "folders":
-            advice = "the split keeps such groups on one side when given them (doctor --fix-split)"
+            advice = "keep them on one side (doctor --fix-split shows how the split would)"
         else:
             advice = "move them all to train/ or all to val/"
         found.append(Finding("split_leak", tuple(group), f"copies in training and validation inflate validation "
