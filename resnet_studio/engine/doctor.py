@@ -52,10 +52,11 @@ KINDS = {
     "skipped": "skipped files",
 }
 
-#: the largest perceptual-hash distance (of 64 bits) at which two photos are near duplicates.
-#: Measured on generated photo-like JPEGs (benchmarks/doctor_speed.py): copies resized to half
-#: and recompressed at quality 70 differ by 0-4 bits, different photos by 32 on average and
-#: 17 at the closest of ~50 million pairs.
+#: the largest perceptual-hash distance (of 64 bits; always even, as half the bits are set) at which
+#: two photos are near duplicates. Measured on 10,000 generated photo-like JPEGs
+#: (benchmarks/doctor_speed.py): copies resized to 60 % and saved again at quality 70 differ by
+#: 0-8 bits (6 or less for all but 1 of 210 pairs); different pictures by 31.5 on average and by
+#: 10 at the closest of the ~50 million pairs.
 NEAR_DISTANCE = 8
 SMALL_FRACTION = 0.5  # a shorter side under half the training size is enlarged over 2x: blurred
 MAX_ASPECT = 3.0  # longer side over shorter: the centre crop keeps a third or less
@@ -66,6 +67,11 @@ _HASH_BITS = 8
 # Decoding a JPEG at 1/8 scale costs ~1/10 of a full decode (libjpeg-turbo scales in the DCT);
 # 32 px on the shorter side is all the hash needs.
 _DECODE_SIDE = _HASH_SIDE
+# The low frequencies' strength, in grey levels of a cosine pattern (a coefficient is ~512 x its
+# amplitude). Measured: photo-like pictures 3.3 and over (benchmarks/doctor_speed.py), the demo's fine
+# checkers, stripes and dots that hashed as near duplicates of each other 0.5-1.0.
+_FLAT_LEVELS = 2.0
+_COSINE_GAIN = 512.0
 
 
 @dataclass(frozen=True)
@@ -150,8 +156,16 @@ def perceptual_hash(greys: np.ndarray) -> np.ndarray:
     frequencies, each above or below their median. The same rule as ImageHash's phash, written
     here because ImageHash requires scipy and PyWavelets (~100 MB installed) for this one
     two-dimensional DCT, which is two matrix products."""
+    return _bits(_low_frequencies(greys))
+
+
+def _low_frequencies(greys: np.ndarray) -> np.ndarray:
+    """The 8x8 lowest frequencies of the two-dimensional DCT-II, N x 64 (DC first)."""
     pixels = np.asarray(greys, dtype=np.float32)
-    low = (_DCT[:_HASH_BITS] @ pixels @ _DCT[:_HASH_BITS].T).reshape(len(pixels), -1)
+    return (_DCT[:_HASH_BITS] @ pixels @ _DCT[:_HASH_BITS].T).reshape(len(pixels), -1)
+
+
+def _bits(low: np.ndarray) -> np.ndarray:
     return low > np.median(low, axis=1, keepdims=True)
 
 
@@ -217,11 +231,19 @@ def check_dataset(
     seen = [i for i, look in enumerate(looks) if isinstance(look, _Look)]
     findings: list[Finding] = []
 
-    groups: list[list[str]] = []
+    by_digest: dict[bytes, list[str]] = {}
+    for i in seen:
+        by_digest.setdefault(looks[i].digest, []).append(paths[i])
+    pairs = []
     if seen:
-        bits = perceptual_hash(np.stack([looks[i].grey for i in seen]))
-        pairs = [(paths[seen[i]], paths[seen[j]]) for i, j in _near_pairs(bits, max_distance)]
-        groups = [g for g in merge_groups(pairs) if len(g) > 1]
+        low = _low_frequencies(np.stack([looks[i].grey for i in seen]))
+        # A picture without shapes at the hash's scale (one colour, or a fine texture such as the demo's
+        # checkers) has a hash made of noise: it is grouped only with its exact copies.
+        shaped = np.sqrt(np.mean(low[:, 1:] ** 2, axis=1)) / _COSINE_GAIN >= _FLAT_LEVELS
+        kept = [i for i, keep in zip(seen, shaped) if keep]
+        bits = _bits(low[shaped])
+        pairs = [(paths[kept[i]], paths[kept[j]]) for i, j in _near_pairs(bits, max_distance)]
+    groups = [g for g in merge_groups([*pairs, *by_digest.values()]) if len(g) > 1]
     label_of = dict(items)
     side = {p: "val" for p, _ in scan.val}
     look_of = dict(zip(paths, looks))
@@ -230,7 +252,8 @@ def check_dataset(
     for i in seen:
         findings.extend(_size_findings(paths[i], looks[i].size, image_size, small_fraction, max_aspect))
     findings.extend(_imbalance_findings(scan, imbalance_ratio))
-    findings.extend(Finding("skipped", (s.path,), "cannot be used: replace or remove it", s.reason) for s in scan.skipped)
+    findings.extend(Finding("skipped", (s.path,), "left out of training: replace, convert or remove it", s.reason)
+                    for s in scan.skipped)
     findings.extend(
         Finding("skipped", (paths[i],), "cannot be read now (changed since the scan?): replace or remove it", looks[i])
         for i in range(len(paths)) if not isinstance(looks[i], _Look)

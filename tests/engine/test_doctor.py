@@ -100,6 +100,15 @@ def test_a_near_copy_is_close_and_another_photo_is_far():
     assert doctor.hash_distance(bits[0], bits[1]) <= 4 < doctor.NEAR_DISTANCE < doctor.hash_distance(bits[0], bits[2])
 
 
+def test_flat_pictures_are_grouped_only_with_their_exact_copies(tmp_path):
+    for name, colour in (("a/red.png", "red"), ("b/red.bmp", "red"), ("a/blue.png", "blue"), ("b/green.png", "green")):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.new("RGB", (48, 48), colour).save(tmp_path / name)
+    report = doctor.check_dataset(tmp_path, image_size=IMAGE_SIZE)  # one-colour hashes are all alike: not compared
+    assert report.groups == [[str(tmp_path / "a" / "red.png"), str(tmp_path / "b" / "red.bmp")]]
+    assert {f.kind for f in report.findings} == {"exact_duplicate", "cross_class"}
+
+
 def test_a_stop_cancels_the_check(planted):
     class StopAtOnce:
         def check(self):
