@@ -241,13 +241,42 @@ def export(args) -> int:
 
     if not Path(args.run_dir).exists():
         raise UsageError(f"no such model file or run folder: {args.run_dir}")
-    result = engine_export.export_model(args.run_dir, args.format, args.out, progress=note)
+    if args.int8 and args.format != "onnx":
+        raise UsageError(f"argument --int8: only with --format onnx, not {args.format}")
+    if args.max_drop is not None and not args.int8:
+        raise UsageError("argument --max-drop: only with --int8")
+    if args.int8:
+        from ..engine import quantize
+
+        max_drop = quantize.DEFAULT_MAX_DROP if args.max_drop is None else args.max_drop
+        result = quantize.export_int8(args.run_dir, args.out, max_drop=max_drop, progress=note)
+    else:
+        result = engine_export.export_model(args.run_dir, args.format, args.out, progress=note)
     if args.json:
         print(json.dumps(dataclasses.asdict(result), indent=2))
+        return EXIT_OK
+    if args.int8:
+        _print_int8_comparison(result)
     else:
         note(result.summary())
-        print(result.path, flush=True)
+    print(result.path, flush=True)
     return EXIT_OK
+
+
+def _print_int8_comparison(result) -> None:
+    """fp32 against int8 (accuracy, size, latency) as a small table on stderr: stdout keeps only the path."""
+    rows = (
+        ("top-1 accuracy", f"{result.fp32_acc:.1%}", f"{result.int8_acc:.1%}",
+         f"{-result.drop_points:+.2f} points (limit -{result.max_drop:g})"),
+        ("file size", f"{result.fp32_bytes / 1e6:.1f} MB", f"{result.int8_bytes / 1e6:.1f} MB",
+         f"{result.fp32_bytes / max(1, result.int8_bytes):.1f}x smaller"),
+        ("CPU latency, batch 1", f"{result.fp32_ms:.1f} ms", f"{result.int8_ms:.1f} ms", f"{result.speedup:.2f}x faster"),
+    )
+    note(f"int8 against fp32 on {result.validation_images} validation images "
+         f"(calibrated on {result.calibration_images} training images):")
+    note(f"  {'':<22}{'fp32':>10}{'int8':>10}")
+    for name, fp32, int8, change in rows:
+        note(f"  {name:<22}{fp32:>10}{int8:>10}   {change}")
 
 
 # ---------------------------------------------------------------- install-desktop

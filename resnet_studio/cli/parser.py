@@ -140,6 +140,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="where to write (default: RUN_DIR/export/model.onnx or model.torchscript.pt)",
     )
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="ONNX only: quantize to int8 (ONNX Runtime static quantization), calibrated on the run's training "
+        "images; fp32 and int8 top-1 on its validation images, file sizes and CPU latency are reported "
+        "(default file: RUN_DIR/export/model.int8.onnx)",
+    )
+    p.add_argument(
+        "--max-drop",
+        metavar="POINTS",
+        type=_number(float),
+        default=None,
+        help="with --int8: refuse (exit 2, nothing written) when int8 loses more than this many accuracy "
+        "points on the validation images (default: 1)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=commands.export)
 

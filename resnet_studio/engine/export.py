@@ -229,8 +229,6 @@ def _quiet():
 
 
 def _export_onnx(model, example: torch.Tensor, path: Path, description: dict) -> None:
-    import onnx
-
     common = dict(input_names=["input"], output_names=["logits"])
     try:
         with _quiet():
@@ -251,6 +249,13 @@ def _export_onnx(model, example: torch.Tensor, path: Path, description: dict) ->
                 torch.onnx.export(model, (example,), str(path), dynamo=True, dynamic_shapes=({0: batch},), **common)
         except Exception as exc:
             raise StudioError(f"ONNX export failed: {_first_line(exc)}") from None
+    set_onnx_metadata(path, description)
+
+
+def set_onnx_metadata(path: str | os.PathLike, description: dict) -> None:
+    """Put the description (and the class names alone) into an ONNX file's metadata, replacing what was there."""
+    import onnx
+
     proto = onnx.load(str(path))
     del proto.metadata_props[:]
     for key, value in (("resnet_studio", json.dumps(description)), ("classes", json.dumps(description["classes"]))):
@@ -367,15 +372,20 @@ def _validation_paths(model_path: Path, limit: int) -> list[str]:
     split = checkpoint.saved_split(run_dir)
     if split is None:
         return []
-    by_class: dict[int, list[str]] = {}
-    for path, label in split.val:
-        by_class.setdefault(label, []).append(path)
-    picked: list[str] = []
+    return [p for p, _label in spread_over_classes(split.val, limit) if os.path.isfile(p)]
+
+
+def spread_over_classes(pairs: Sequence[tuple[str, int]], limit: int) -> list[tuple[str, int]]:
+    """Up to `limit` of the (path, label) pairs, taking the classes in turn (each class's in order)."""
+    by_class: dict[int, list[tuple[str, int]]] = {}
+    for path, label in pairs:
+        by_class.setdefault(label, []).append((path, label))
+    picked: list[tuple[str, int]] = []
     while len(picked) < limit and any(by_class.values()):
         for label in sorted(by_class):
             if by_class[label] and len(picked) < limit:
                 picked.append(by_class[label].pop(0))
-    return [p for p in picked if os.path.isfile(p)]
+    return picked
 
 
 def _first_line(exc: BaseException) -> str:
