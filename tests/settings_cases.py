@@ -18,6 +18,7 @@ BAD = [
     ("depth", 19, "19"),
     ("optimizer", "adam", "adam"),
     ("trainable", "layer2", "layer2"),
+    ("augmentation", "wild", "wild"),
     ("device", "gpu", "gpu"),
     ("patience", 0, "0"),
     ("workers", -1, "-1"),

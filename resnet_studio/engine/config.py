@@ -35,6 +35,8 @@ __all__ = [
     "OPTIMIZERS",
     "DEVICE_CHOICES",
     "PRECISION_CHOICES",
+    "AUGMENTATION_CHOICES",
+    "augmentation_level",
     "WEIGHTS_CHOICES",
     "WEIGHTS_SUFFIXES",
     "DEMO_PER_CLASS",
@@ -69,6 +71,11 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # "cuda:N" picks one GPU
 #: auto: bf16 on NVIDIA GPUs that compute in it (compute capability 8.0 on), fp16 with a
 #: gradient scaler on older ones, fp32 on Apple GPUs and CPUs
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
+AUGMENTATION_CHOICES = ("auto", "light", "standard", "strong")
+#: auto's rule (augmentation_level): light below this image size, strong for long runs from
+#: scratch on small data sets
+LIGHT_AUGMENTATION_BELOW = 64
+STRONG_AUGMENTATION_EPOCHS, STRONG_AUGMENTATION_IMAGES = 30, 20_000
 WEIGHTS_CHOICES = ("imagenet", "none")  # or the path of a state-dict file
 WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth")  # what the file choosers offer; the content decides
 DEMO_PER_CLASS, DEMO_IMAGE_SIZE = 100, 80  # the generated demo dataset: images per class, pixels
@@ -88,6 +95,26 @@ def default_lr(optimizer: str, pretrained: bool, batch_size: int = 32) -> float:
     batch = batch_size if isinstance(batch_size, int) and batch_size > 0 else 32
     per_image = 0.01 / 32 if pretrained else 0.1 / 256
     return float(f"{per_image * batch:.3g}")
+
+
+def augmentation_level(image_size: int, num_train: int | None, epochs: int, pretrained: bool) -> tuple[str, str]:
+    """auto's augmentation strength and the reason, in a few words: (level, why).
+
+    - light below LIGHT_AUGMENTATION_BELOW px: a small image holds little, and a crop of a
+      third of it cuts away what tells the classes apart (the paper's CIFAR recipe shifts by
+      4 px and flips, nothing more);
+    - strong for long runs from scratch (STRONG_AUGMENTATION_EPOCHS epochs or more) on fewer
+      than STRONG_AUGMENTATION_IMAGES training images: many passes over few photos
+      memorise them unless each pass looks different;
+    - standard otherwise.
+    The levels themselves (crop area, rotation, lighting) are in fastdata.AUGMENTATIONS.
+    """
+    if _is_count(image_size) and image_size < LIGHT_AUGMENTATION_BELOW:
+        return "light", f"images below {LIGHT_AUGMENTATION_BELOW} px"
+    few = num_train is not None and num_train < STRONG_AUGMENTATION_IMAGES
+    if not pretrained and few and _is_count(epochs) and epochs >= STRONG_AUGMENTATION_EPOCHS:
+        return "strong", f"{epochs} epochs from scratch on {num_train} images"
+    return "standard", "photos of ordinary size"
 
 
 def default_weight_decay(optimizer: str) -> float:
@@ -222,9 +249,20 @@ class TrainConfig:
         None, "patience", "stop early after this many epochs without a better validation accuracy",
         minimum=1, flag="--patience", auto="never",
     )
-    augment: bool = _setting(True, "augmentation", "random crops and flips while training", flag="--no-augment")
+    augment: bool = _setting(
+        True, "augmentation", "random crops, flips, small turns and lighting changes while training", flag="--no-augment",
+    )
+    augmentation: str = _setting(
+        "auto", "augmentation strength",
+        "how far the random crops, turns and lighting changes go: light (crops keep 75 to 100 percent of the image, "
+        "turns up to 5 degrees), standard (35 to 100 percent, 10 degrees) or strong (8 to 100 percent, 15 degrees)",
+        choices=AUGMENTATION_CHOICES, flag="--augmentation",
+        auto=f"light below {LIGHT_AUGMENTATION_BELOW} px, strong for {STRONG_AUGMENTATION_EPOCHS}+ epochs from scratch on "
+        f"fewer than {STRONG_AUGMENTATION_IMAGES:,} images, standard otherwise",
+    )
     color_jitter: bool = _setting(
-        False, "colour jitter", "also jitter brightness, contrast and saturation", flag="--color-jitter",
+        False, "colour jitter", "also jitter saturation and hue (and lighting at least as strongly as the standard level)",
+        flag="--color-jitter",
     )
     cache_budget_mb: float | None = _setting(
         None, "image cache", "memory for decoded images, in MB; beyond it images are read from disk every epoch, "
@@ -263,6 +301,12 @@ class TrainConfig:
         if str(self.weights) == "imagenet":
             return "imagenet"
         return weights_stem or "imagenet"
+
+    def resolved_augmentation(self, num_train: int | None) -> tuple[str, str]:
+        """(level, why): the augmentation level a run gets; auto follows augmentation_level."""
+        if self.augmentation != "auto":
+            return self.augmentation, "chosen"
+        return augmentation_level(self.image_size, num_train, self.epochs, self.pretrained)
 
     @property
     def pretrained(self) -> bool:

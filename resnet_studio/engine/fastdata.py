@@ -9,7 +9,8 @@
                      (jpeg.py: nvJPEG, full size, then the same resize; Pillow for the rest)
     BatchLoader      batches of cached pixels, decoded ahead in a thread pool (with GPU
                      decoding the threads read the files, Pillow decodes the non-JPEGs)
-    train_batch      random resized crop, flip (and colour jitter), normalize: on the device
+    train_batch      random resized crop, turn, flip, lighting (and colour), normalize: on
+                     the device, as strong as the augmentation level (AUGMENTATIONS) says
     eval_batch       centre crop and normalize on the device: the same pixels as
                      data.eval_transform, which prediction uses
 
@@ -20,6 +21,7 @@ decodes and resizes, the cache lives in one process, and nothing is pickled or s
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import threading
@@ -39,7 +41,10 @@ from .models import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
     "MAX_ASPECT",
+    "AUGMENTATIONS",
     "Augmentation",
+    "AugmentationLevel",
+    "augmentation_for",
     "Batch",
     "BatchLoader",
     "DecodedCache",
@@ -431,16 +436,6 @@ def center_crop_boxes(sizes: torch.Tensor, size: int) -> torch.Tensor:
     return torch.stack([left, top, left + size, top + size], 1)
 
 
-def _crop_resize(pixels: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
-    """float (B, 3, size, size) in 0..255: each box of each image, resized with
-    bilinear sampling averaged over the source pixels a target pixel covers."""
-    from torchvision.ops import roi_align
-
-    images = pixels.permute(0, 3, 1, 2).contiguous().float()
-    index = torch.arange(len(boxes), device=boxes.device, dtype=boxes.dtype).unsqueeze(1)
-    return roi_align(images, torch.cat([index, boxes], 1), output_size=size, sampling_ratio=-1, aligned=True)
-
-
 @functools.lru_cache(maxsize=16)
 def _on_device(device: torch.device, values: tuple) -> torch.Tensor:
     """A constant, copied to `device` once (a copy per batch would wait for the device)."""
@@ -473,6 +468,8 @@ def _color_jitter(images: torch.Tensor, u: torch.Tensor, brightness=0.3, contras
     images = (images * factor(0, brightness)).clamp_(0, 1)
     mean = _grayscale(images).mean((1, 2, 3), keepdim=True)
     images = ((images - mean) * factor(1, contrast) + mean).clamp_(0, 1)
+    if saturation == 0 and hue == 0:
+        return images
     gray = _grayscale(images)
     images = ((images - gray) * factor(2, saturation) + gray).clamp_(0, 1)
     angle = (u[:, 3].view(n) * 2 - 1) * hue * 2 * math.pi
@@ -484,36 +481,108 @@ def _color_jitter(images: torch.Tensor, u: torch.Tensor, brightness=0.3, contras
     return torch.einsum("nij,njhw->nihw", matrix, images).clamp_(0, 1)
 
 
+@dataclass(frozen=True)
+class AugmentationLevel:
+    """How far one level of augmentation goes (config.augmentation_level picks one)."""
+
+    scale: tuple[float, float]  # the crop's share of the image's area
+    ratio: tuple[float, float]  # the crop's aspect ratio, before it is resized to a square
+    rotate: float  # turns of up to this many degrees either way (reflected at the image's edges)
+    lighting: float  # brightness and contrast factors within 1 +- this
+    colour: float = 0.0  # saturation within 1 +- this, hue within +- colour / 6 turns
+
+
+#: light: about what fastai's aug_transforms does (zoom up to 1.15x, small turns, mild
+#: lighting), and near the CIFAR recipe's 4 px shifts at 32 px; standard: fastai's
+#: RandomResizedCrop(min_scale=0.35) with the same turns and lighting; strong: torchvision's
+#: ImageNet recipe (8-100 % crops) with colour changes. See config.augmentation_level.
+AUGMENTATIONS: dict[str, AugmentationLevel] = {
+    "light": AugmentationLevel(scale=(0.75, 1.0), ratio=(5 / 6, 6 / 5), rotate=5.0, lighting=0.1),
+    "standard": AugmentationLevel(scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3), rotate=10.0, lighting=0.2),
+    "strong": AugmentationLevel(scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), rotate=15.0, lighting=0.3, colour=0.3),
+}
+#: what --color-jitter adds to a level: colour changes, and lighting at least this strong
+COLOUR_JITTER = 0.3
+
+
+def augmentation_for(level: str, color_jitter: bool = False) -> AugmentationLevel:
+    """The level's settings, with colour jitter added when asked."""
+    chosen = AUGMENTATIONS[level]
+    if not color_jitter:
+        return chosen
+    return dataclasses.replace(chosen, lighting=max(chosen.lighting, COLOUR_JITTER), colour=max(chosen.colour, COLOUR_JITTER))
+
+
 @dataclass
 class Augmentation:
     """The random draws of a batch's augmentation, made once for the whole batch: a batch
-    run in pieces, or again after running out of memory, gets the same crops, flips and
-    colours as in one go."""
+    run in pieces, or again after running out of memory, gets the same crops, turns, flips
+    and colours as in one go."""
 
     boxes: torch.Tensor  # float (B, 4): the crops, x1 y1 x2 y2
-    flip: torch.Tensor  # bool (B, 1, 1, 1)
-    jitter: torch.Tensor | None = None  # (B, 4, 1, 1, 1) uniform draws for the colour jitter
+    flip: torch.Tensor  # bool (B,)
+    angle: torch.Tensor  # float (B,): the turns, in radians
+    jitter: torch.Tensor  # (B, 4, 1, 1, 1) uniform draws for the lighting (and colour) changes
+    level: AugmentationLevel
 
     def __getitem__(self, piece: slice) -> Augmentation:
-        return Augmentation(self.boxes[piece], self.flip[piece], None if self.jitter is None else self.jitter[piece])
+        return Augmentation(self.boxes[piece], self.flip[piece], self.angle[piece], self.jitter[piece], self.level)
 
 
-def draw_augmentation(sizes: torch.Tensor, generator: torch.Generator | None = None, color_jitter: bool = False) -> Augmentation:
-    """Crops, flips and colour draws for images of `sizes` (B, 2), without a host sync."""
-    boxes = random_resized_crop_boxes(sizes, generator)
-    flip = torch.rand((len(boxes), 1, 1, 1), generator=generator, device=boxes.device) < 0.5
-    jitter = torch.rand((len(boxes), 4, 1, 1, 1), generator=generator, device=boxes.device) if color_jitter else None
-    return Augmentation(boxes, flip, jitter)
+def draw_augmentation(
+    sizes: torch.Tensor, generator: torch.Generator | None = None, level: AugmentationLevel | str = "standard",
+) -> Augmentation:
+    """Crops, flips, turns and lighting draws for images of `sizes` (B, 2), without a host sync."""
+    level = AUGMENTATIONS[level] if isinstance(level, str) else level
+    boxes = random_resized_crop_boxes(sizes, generator, level.scale, level.ratio)
+    n, device = len(boxes), boxes.device
+    flip = torch.rand(n, generator=generator, device=device) < 0.5
+    angle = (torch.rand(n, generator=generator, device=device) * 2 - 1) * math.radians(level.rotate)
+    jitter = torch.rand((n, 4, 1, 1, 1), generator=generator, device=device)
+    return Augmentation(boxes, flip, angle, jitter, level)
 
 
-def augment(pixels: torch.Tensor, augmentation: Augmentation, image_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
-    """The drawn crops of `image_size`, flipped and jittered as drawn, normalized:
+def _crop_resize(pixels: torch.Tensor, augmentation: Augmentation, sizes: torch.Tensor, size: int) -> torch.Tensor:
+    """float (B, 3, size, size) in 0..255: each crop box, turned about its centre by its
+    angle and flipped as drawn, sampled bilinearly in one pass. Where a turned box reaches
+    past its image, the image is mirrored at its edges (as fastai pads), never the canvas's
+    padding or a black corner."""
+    images = pixels.permute(0, 3, 1, 2).float()
+    n, _, height, width = images.shape
+    boxes = augmentation.boxes
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2  # (n, 2) x, y in pixels (0 is an image's left edge)
+    half = (boxes[:, 2:] - boxes[:, :2]) / 2
+    half_x = torch.where(augmentation.flip, -half[:, 0], half[:, 0])
+    cos, sin = torch.cos(augmentation.angle), torch.sin(augmentation.angle)
+    # output position (u, v) in -1..1 -> the image position centre + R(angle) (half_x u, half_y v)
+    steps = (torch.arange(size, device=images.device, dtype=torch.float32) * 2 + 1) / size - 1
+    u, v = steps.view(1, 1, size), steps.view(1, size, 1)
+    hx, hy = half_x.view(n, 1, 1), half[:, 1].view(n, 1, 1)
+    c, s = cos.view(n, 1, 1), sin.view(n, 1, 1)
+    x = centre[:, 0].view(n, 1, 1) + c * hx * u - s * hy * v
+    y = centre[:, 1].view(n, 1, 1) + s * hx * u + c * hy * v
+    w, h = sizes[:, 1].to(torch.float32).view(n, 1, 1), sizes[:, 0].to(torch.float32).view(n, 1, 1)
+    x, y = _mirror(x, w), _mirror(y, h)
+    grid = torch.stack([x * (2 / width) - 1, y * (2 / height) - 1], -1)  # grid_sample's -1..1 over the canvas
+    return torch.nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _mirror(position: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+    """Positions folded back into 0..length, as a mirror at each edge would show them."""
+    period = position.remainder(2 * length)
+    return length - (period - length).abs()
+
+
+def augment(pixels: torch.Tensor, augmentation: Augmentation, sizes: torch.Tensor, image_size: int,
+            mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+    """The drawn crops of `image_size`, turned, flipped and lit as drawn, normalized:
     float (B, 3, S, S) on the pixels' device."""
-    images = _crop_resize(pixels, augmentation.boxes, image_size)
-    images = torch.where(augmentation.flip, images.flip(3), images)
-    if augmentation.jitter is not None:
-        return _normalize(_color_jitter(images / 255.0, augmentation.jitter), mean, std, already_unit=True)
-    return _normalize(images, mean, std)
+    images = _crop_resize(pixels, augmentation, sizes, image_size)
+    level = augmentation.level
+    if level.lighting == 0 and level.colour == 0:
+        return _normalize(images, mean, std)
+    jittered = _color_jitter(images / 255.0, augmentation.jitter, level.lighting, level.lighting, level.colour, level.colour / 6)
+    return _normalize(jittered, mean, std, already_unit=True)
 
 
 def train_batch(
@@ -521,13 +590,13 @@ def train_batch(
     sizes: torch.Tensor,
     image_size: int,
     generator: torch.Generator | None = None,
-    color_jitter: bool = False,
+    level: AugmentationLevel | str = "standard",
     mean=IMAGENET_MEAN,
     std=IMAGENET_STD,
 ) -> torch.Tensor:
-    """Random resized crops of `image_size`, random horizontal flips (and colour jitter),
+    """Random resized crops of `image_size`, turns, flips and lighting as `level` says,
     normalized: float (B, 3, S, S) on the pixels' device. Seeded by `generator`."""
-    return augment(pixels, draw_augmentation(sizes, generator, color_jitter), image_size, mean, std)
+    return augment(pixels, draw_augmentation(sizes, generator, level), sizes, image_size, mean, std)
 
 
 def eval_batch(pixels: torch.Tensor, sizes: torch.Tensor, image_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
@@ -561,7 +630,7 @@ class DeviceBatch:
         device: torch.device,
         image_size: int,
         generator: torch.Generator | None = None,
-        color_jitter: bool = False,
+        level: AugmentationLevel | str = "standard",
         channels_last: bool = False,
     ):
         self.batch = batch
@@ -570,7 +639,7 @@ class DeviceBatch:
         self.channels_last = channels_last
         self.labels = to_device(batch.labels, device)
         self.sizes = to_device(batch.sizes, device)
-        self.augmentation = draw_augmentation(self.sizes, generator, color_jitter) if generator is not None else None
+        self.augmentation = draw_augmentation(self.sizes, generator, level) if generator is not None else None
 
     def __len__(self) -> int:
         return len(self.batch.labels)
@@ -584,7 +653,7 @@ class DeviceBatch:
         if self.augmentation is None:
             images = eval_batch(pixels, self.sizes[start:stop], self.image_size)
         else:
-            images = augment(pixels, self.augmentation[start:stop], self.image_size)
+            images = augment(pixels, self.augmentation[start:stop], self.sizes[start:stop], self.image_size)
         return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
 
 

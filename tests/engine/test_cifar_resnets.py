@@ -166,7 +166,8 @@ def test_a_small_stem_run_saves_its_stem_and_a_weights_file_of_the_same_depth_st
         models.build_model(32, 4, f"{cifar_run}/model.safetensors")
     small = Trainer(TrainConfig(data_dir=str(tiny_demo), depth=18, weights="none", epochs=1, batch_size=16, image_size=16,
                                 device="cpu", workers=0, out_dir=str(tmp_path / "r18"), seed=0)).run()
-    assert json.loads(open(f"{small.run_dir}/config.json").read())["stem"] == "small"
+    saved = json.loads(open(f"{small.run_dir}/config.json").read())
+    assert saved["stem"] == "small" and saved["augmentation"] == "light"  # auto, resolved for 16 px images: kept for resume
     assert json.loads(open(f"{small.run_dir}/model.json").read())["stem"] == "small"
     assert Predictor.from_path(small.run_dir).model.conv1.kernel_size == (3, 3)
 

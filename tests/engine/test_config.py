@@ -91,6 +91,23 @@ def test_default_learning_rates():
     assert default_lr("adamw", True) == 3e-4 and TrainConfig(optimizer="adamw", weights="none").resolved_lr() == 1e-3
 
 
+def test_automatic_augmentation_follows_the_image_size_the_data_and_the_epochs():
+    from resnet_studio.engine.config import augmentation_level
+
+    assert augmentation_level(32, 50_000, 200, pretrained=False)[0] == "light"  # small images: light, however long
+    assert augmentation_level(63, 100, 5, pretrained=True)[0] == "light"
+    assert augmentation_level(64, 100, 5, pretrained=True)[0] == "standard"
+    assert augmentation_level(224, 5_000, 30, pretrained=False) == ("strong", "30 epochs from scratch on 5000 images")
+    assert augmentation_level(224, 5_000, 29, pretrained=False)[0] == "standard"  # a shorter run
+    assert augmentation_level(224, 20_000, 90, pretrained=False)[0] == "standard"  # enough photos
+    assert augmentation_level(224, 5_000, 90, pretrained=True)[0] == "standard"  # ImageNet features need less
+    assert augmentation_level(224, None, 90, pretrained=False)[0] == "standard"  # not scanned yet
+    config = TrainConfig(weights="none", image_size=32, augmentation="strong")
+    assert config.resolved_augmentation(100) == ("strong", "chosen")
+    assert TrainConfig(weights="none", image_size=32).resolved_augmentation(100)[0] == "light"
+    assert TrainConfig(augmentation="wild").problems()[0].field == "augmentation"
+
+
 @pytest.mark.parametrize(
     "data, words",
     [

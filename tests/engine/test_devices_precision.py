@@ -336,7 +336,7 @@ def test_a_run_that_falls_back_to_small_pieces_reaches_the_accuracy_of_one_that_
     from .test_faults_memory import MemoryFault
 
     data = make_demo_dataset(tmp_path_factory.mktemp("fallback") / "demo", per_class=30, image_size=40)
-    config = dict(batch_size=16, image_size=32, epochs=5, lr=0.05)
+    config = dict(batch_size=16, image_size=32, epochs=5, lr=0.05, augmentation="standard")
     whole = Trainer(tiny_config(data, tmp_path_factory.mktemp("whole"), **config)).run()
     MemoryFault(limit=4).install(monkeypatch)
     rec = Recorder()

@@ -1,6 +1,7 @@
 """The fast input path: the decoded-image cache, the batch loader, device-side augmentation,
 and what they must not change about training (repeatable, same metrics with or without)."""
 
+import dataclasses
 
 import numpy as np
 import pytest
@@ -182,13 +183,47 @@ def test_device_augmentation_gives_crops_of_the_size_and_range_and_is_seeded():
     sizes = torch.tensor([[59, 79], [40, 79], [59, 30], [20, 20], [59, 79], [33, 50]])
     lo = torch.tensor([(0 - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]).view(1, 3, 1, 1)
     hi = torch.tensor([(1 - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]).view(1, 3, 1, 1)
-    for jitter in (False, True):
-        a = fastdata.train_batch(pixels, sizes, 24, torch.Generator().manual_seed(3), color_jitter=jitter)
-        b = fastdata.train_batch(pixels, sizes, 24, torch.Generator().manual_seed(3), color_jitter=jitter)
-        c = fastdata.train_batch(pixels, sizes, 24, torch.Generator().manual_seed(4), color_jitter=jitter)
+    for level in (*fastdata.AUGMENTATIONS.values(), fastdata.augmentation_for("light", color_jitter=True)):
+        a = fastdata.train_batch(pixels, sizes, 24, torch.Generator().manual_seed(3), level)
+        b = fastdata.train_batch(pixels, sizes, 24, torch.Generator().manual_seed(3), level)
+        c = fastdata.train_batch(pixels, sizes, 24, torch.Generator().manual_seed(4), level)
         assert a.shape == (6, 3, 24, 24) and a.dtype == torch.float32
         assert torch.equal(a, b) and not torch.equal(a, c)
         assert (a >= lo - 1e-4).all() and (a <= hi + 1e-4).all()
+
+
+def test_each_level_keeps_its_crops_and_turns_within_its_limits():
+    sizes = torch.tensor([[60, 80]] * 2000)
+    for name, level in fastdata.AUGMENTATIONS.items():
+        drawn = fastdata.draw_augmentation(sizes, torch.Generator().manual_seed(0), name)
+        boxes = drawn.boxes
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) / (60 * 80)
+        assert area.min() >= level.scale[0] - 0.02 and area.max() <= 1.0, name
+        degrees = drawn.angle.abs().max().item() * 180 / np.pi
+        assert level.rotate * 0.95 < degrees <= level.rotate + 1e-4, name
+        assert 0.3 < drawn.flip.float().mean() < 0.7
+    assert fastdata.AUGMENTATIONS["light"].scale[0] > fastdata.AUGMENTATIONS["standard"].scale[0] > 0.2
+    jittered = fastdata.augmentation_for("light", color_jitter=True)
+    assert jittered.colour == fastdata.COLOUR_JITTER and jittered.lighting == fastdata.COLOUR_JITTER
+    assert fastdata.augmentation_for("strong") is fastdata.AUGMENTATIONS["strong"]
+
+
+def test_a_turned_crop_is_the_image_turned():
+    """A quarter turn of a whole square image, without lighting changes: the pixels of
+    torch.rot90 (bilinear sampling at the same points); a flip on top mirrors it."""
+    image = torch.randint(0, 256, (1, 20, 20, 3), dtype=torch.uint8)
+    canvas = torch.cat([image, image[:, -1:]], 1)
+    canvas = torch.cat([canvas, canvas[:, :, -1:]], 2)
+    sizes = torch.tensor([[20, 20]])
+    level = fastdata.AugmentationLevel(scale=(1.0, 1.0), ratio=(1.0, 1.0), rotate=0, lighting=0)
+    turn = fastdata.Augmentation(torch.tensor([[0.0, 0.0, 20.0, 20.0]]), torch.tensor([False]), torch.tensor([np.pi / 2]),
+                                 torch.zeros(1, 4, 1, 1, 1), level)
+    out = fastdata._crop_resize(canvas, turn, sizes, 20)
+    expected = torch.rot90(image.permute(0, 3, 1, 2).float(), 1, (2, 3))  # out[r][c] = in[c][W-1-r]
+    assert torch.allclose(out, expected, atol=1e-3)
+    flipped = fastdata.Augmentation(turn.boxes, torch.tensor([True]), torch.tensor([0.0]), turn.jitter, level)
+    assert torch.allclose(fastdata._crop_resize(canvas, flipped, sizes, 20), image.permute(0, 3, 1, 2).float().flip(3),
+                          atol=1e-3)
 
 
 def test_crops_never_read_past_an_image_and_flips_happen():
@@ -196,12 +231,14 @@ def test_crops_never_read_past_an_image_and_flips_happen():
     pixels, sizes_t = _uniform_batch(sizes)
     seen_flips = set()
     for seed in range(12):
-        out = fastdata.train_batch(pixels, sizes_t, 32, torch.Generator().manual_seed(seed))
+        level = dataclasses.replace(fastdata.AUGMENTATIONS["strong"], lighting=0, colour=0)  # the widest crops and turns
+        out = fastdata.train_batch(pixels, sizes_t, 32, torch.Generator().manual_seed(seed), level)
         assert (out.amax((2, 3)) - out.amin((2, 3))).abs().max() < 1e-4  # uniform in, uniform out: no padding leaks in
     ramp = torch.arange(64, dtype=torch.uint8).view(1, 1, 64, 1).expand(1, 64, 64, 3).repeat(8, 1, 1, 1)
     ramp = torch.cat([ramp, ramp[:, :1]], 1)
     ramp = torch.cat([ramp, ramp[:, :, -1:]], 2)
-    out = fastdata.train_batch(ramp, torch.tensor([[64, 64]] * 8), 16, torch.Generator().manual_seed(0))
+    still = dataclasses.replace(fastdata.AUGMENTATIONS["light"], rotate=0, lighting=0)
+    out = fastdata.train_batch(ramp, torch.tensor([[64, 64]] * 8), 16, torch.Generator().manual_seed(0), still)
     for k in range(8):
         seen_flips.add(bool(out[k, 0, 0, 0] > out[k, 0, 0, -1]))
     assert seen_flips == {True, False}

@@ -217,8 +217,10 @@ def test_train_config_reflects_the_fields(qtbot, rooms, panel, demo_dir, studio_
     spin(panel, "seed").setValue(7)
     spin(panel, "patience").setValue(2)
     choose(panel, "precision", "fp16")
+    assert panel.message("augmentation").text() == "Automatic: standard (photos of ordinary size)."
+    choose(panel, "augmentation", "strong")
     cfg = panel.train_config()
-    assert cfg.data_dir == str(demo_dir) and cfg.precision == "fp16"
+    assert cfg.data_dir == str(demo_dir) and cfg.precision == "fp16" and cfg.augmentation == "strong"
     assert (cfg.depth, cfg.weights, cfg.trainable) == (50, "none", "layer4")
     assert (cfg.epochs, cfg.batch_size, cfg.image_size) == (3, 4, 96)
     assert cfg.lr == pytest.approx(0.02) and cfg.optimizer == "adamw"
@@ -232,6 +234,12 @@ def test_train_config_reflects_the_fields(qtbot, rooms, panel, demo_dir, studio_
     panel.field("augment").check.setChecked(False)
     cfg = panel.train_config()
     assert cfg.lr is None and cfg.patience is None and not cfg.augment and not cfg.color_jitter
+    assert not panel.field("augmentation").editor.isEnabled()  # no strength without augmentation
+    panel.field("augment").check.setChecked(True)
+    choose(panel, "augmentation", "auto")
+    spin(panel, "image_size").setValue(32)
+    assert panel.field("augmentation").editor.isEnabled()
+    assert panel.message("augmentation").text() == "Automatic: light (images below 64 px)."
 
 
 def test_every_setting_field_takes_the_engine_limits_and_default(panel):

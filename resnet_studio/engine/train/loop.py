@@ -31,7 +31,7 @@ from ..data import DatasetScan, scan_dataset
 from ..devices import describe_device, mixed_precision, resolve_device
 from ..errors import RunCancelled, StudioError, describe
 from ..events import EpochEnd, LogMessage, MemoryFallback, RunFinished, RunStarted, SkippedFile, StepEnd
-from ..fastdata import Batch, BatchLoader, DeviceBatch, FeatureBank, TensorBatch
+from ..fastdata import Batch, BatchLoader, DeviceBatch, FeatureBank, TensorBatch, augmentation_for
 from ..memory import ChunkedRunner, is_out_of_memory, memory_name, piece_bounds
 from ..models import set_train_mode, stages
 from . import prepare
@@ -119,6 +119,11 @@ class Trainer:
         self.scan: DatasetScan = self._scan_data(resuming)
         self.classes = self.scan.classes
 
+        if cfg.augmentation == "auto":  # resolved for this data set: config.json says which
+            level, why = cfg.resolved_augmentation(self.scan.num_train)
+            self.config = cfg = dataclasses.replace(cfg, augmentation=level)
+            if cfg.augment:
+                self.notes.append(f"augmentation: {level} ({why})")
         self.model, weights_note = prepare.make_model(cfg, self.classes, self.device, resume_state)
         self.notes.append(weights_note)
         if cfg.stem != self.model.studio_stem and not is_cifar_depth(cfg.depth):  # auto, resolved: config.json says which
@@ -420,7 +425,8 @@ class Trainer:
         cfg = self.config
         generator = self._augment_gen if augment else None
         channels_last = self.device.type in ("cuda", "cpu")
-        return DeviceBatch(batch, self.device, cfg.image_size, generator, cfg.color_jitter, channels_last)
+        level = augmentation_for(cfg.augmentation, cfg.color_jitter) if augment else "standard"
+        return DeviceBatch(batch, self.device, cfg.image_size, generator, level, channels_last)
 
     def _eval_logits(self, net: nn.Module, batch: DeviceBatch | TensorBatch) -> torch.Tensor:
         """net's output for a batch, in pieces when it does not fit in memory."""

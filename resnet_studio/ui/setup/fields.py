@@ -124,7 +124,8 @@ def select(combo: QComboBox, data: Any) -> bool:
 class ComboField(Field):
     """One of the engine's choices, each with a name for people (and an explanation under it)."""
 
-    def __init__(self, name: str, label: str, tooltip: str, names: dict[str, str], explanations: dict[str, str] | None = None):
+    def __init__(self, name: str, label: str, tooltip: str, names: dict[str, str], explanations: dict[str, str] | None = None,
+                 requires: CheckField | None = None):
         combo = QComboBox()
         self.explain = muted_label() if explanations else None
         super().__init__(name, label, tooltip, combo, *([self.explain] if self.explain else []))
@@ -133,6 +134,9 @@ class ComboField(Field):
             combo.addItem(names.get(str(key), str(key)), key)
         self.set_value(self.setting.default)
         combo.currentIndexChanged.connect(self._on_change)
+        if requires is not None:  # greyed out while the check box it depends on is off
+            requires.check.toggled.connect(combo.setEnabled)
+            combo.setEnabled(requires.check.isChecked())
         self._on_change()
 
     def value(self):
@@ -276,6 +280,12 @@ TRAINABLE = {
              "for very few photos."),
 }
 OPTIMIZERS = {"sgd": "SGD with momentum", "adamw": "AdamW"}
+AUGMENTATION_LEVELS = {"auto": "Automatic", "light": "Light", "standard": "Standard", "strong": "Strong"}
+AUGMENTATION_EXPLAINED = {
+    "light": "Crops keep 75–100 % of the photo, turns up to 5°, slight lighting changes.",
+    "standard": "Crops keep 35–100 % of the photo, turns up to 10°, moderate lighting changes.",
+    "strong": "Crops keep 8–100 % of the photo, turns up to 15°, lighting and colour changes.",
+}
 
 
 def make_fields() -> list[tuple[str, Field]]:
@@ -285,7 +295,7 @@ def make_fields() -> list[tuple[str, Field]]:
     from .weights import WeightsField
 
     augment = CheckField(
-        "augment", "Random crops and flips", label="Augmentation",
+        "augment", "Random crops, turns, flips and lighting", label="Augmentation",
         tooltip="Show each photo slightly differently every epoch, so the model generalises instead of memorising.",
     )
     return [
@@ -319,8 +329,13 @@ def make_fields() -> list[tuple[str, Field]]:
         ("Training", augment),
         ("Training", CheckField(
             "color_jitter", "Colour jitter", requires=augment,
-            tooltip="Also vary brightness, contrast and saturation (helps when lighting varies; not if colour defines "
-            "the class).",
+            tooltip="Also vary saturation and hue, and lighting at least moderately (helps when lighting varies; not if "
+            "colour defines the class).",
+        )),
+        ("Training", ComboField(
+            "augmentation", "Strength", "How different each showing of a photo may be. Light suits small images; "
+            "strong suits long runs from scratch on few photos. Automatic picks by the image size, the "
+            "number of photos and epochs.", AUGMENTATION_LEVELS, AUGMENTATION_EXPLAINED, requires=augment,
         )),
         ("Advanced", SpinField(
             "seed", "Seed", "Fixes the train/validation split and the random choices, so a run can be repeated.",

@@ -365,6 +365,8 @@ class SetupPanel(QWidget):
             problems.append(Problem("weights", content))
         data = self._data_problem(scan)
         self._problems = ([data] if data else []) + problems
+        level, why = config.resolved_augmentation(scan.num_train if scan is not None else None)
+        self._notes["augmentation"] = ("auto", f"Automatic: {level} ({why}).")
         self._show_problems()
         self._show_data_state(scan)
         self._update_lr_placeholder(config)
