@@ -72,6 +72,15 @@ def variants(which: str) -> dict:
     }
 
 
+def _cpu_name() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or platform.machine()
+
+
 def _settings(s: dict) -> str:
     channel = "per-channel" if s["per_channel"] else "per-tensor"
     pre = "" if s["preprocess"] else ", no pre-process"
@@ -103,7 +112,7 @@ def main() -> int:
             result = export_int8(run, Path(tmp) / f"{len(rows)}.onnx", settings=settings, max_drop=100.0)
             rows.append({"variant": name, **asdict(result)})
             print(f"  {result.summary()}", file=sys.stderr, flush=True)
-    report = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", "run": str(run),
+    report = {"machine": f"{_cpu_name()}, {os.cpu_count()} CPUs", "run": str(run),
               "train_seconds": train_seconds, "rows": rows}
     if args.json:
         print(json.dumps(report, indent=2))

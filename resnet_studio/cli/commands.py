@@ -267,7 +267,7 @@ def _print_int8_comparison(result) -> None:
     """fp32 against int8 (accuracy, size, latency) as a small table on stderr: stdout keeps only the path."""
     rows = (
         ("top-1 accuracy", f"{result.fp32_acc:.1%}", f"{result.int8_acc:.1%}",
-         f"{-result.drop_points:+.2f} points (limit -{result.max_drop:g})"),
+         f"{0.0 - result.drop_points:+.2f} points (limit -{result.max_drop:g})"),
         ("file size", f"{result.fp32_bytes / 1e6:.1f} MB", f"{result.int8_bytes / 1e6:.1f} MB",
          f"{result.fp32_bytes / max(1, result.int8_bytes):.1f}x smaller"),
         ("CPU latency, batch 1", f"{result.fp32_ms:.1f} ms", f"{result.int8_ms:.1f} ms", f"{result.speedup:.2f}x faster"),

@@ -74,8 +74,10 @@ def test_int8_export_writes_a_working_file_with_its_measurements(run_dir, tmp_pa
 
 def test_a_drop_over_the_limit_is_refused_and_writes_nothing(run_dir, tmp_path, monkeypatch):
     quick_quantize(monkeypatch)
-    accuracies = iter([0.75, 0.70])  # fp32, then int8: 5 points lost
+    accuracies = iter([0.75, 0.74, 0.75, 0.70])  # fp32, then int8: 1 point lost (the limit, allowed), then 5
     monkeypatch.setattr(quantize, "_accuracy", lambda run, images, labels: next(accuracies))
+    at_limit = quantize.export_int8(run_dir, tmp_path / "ok" / "q.onnx", calibration_images=4)
+    assert at_limit.drop_points == 1.0 and (tmp_path / "ok" / "q.onnx").is_file()
     with pytest.raises(quantize.AccuracyDropRefused, match=r"5\.00 points below fp32's 75\.0% .* more than the 1 allowed"):
         quantize.export_int8(run_dir, tmp_path / "out" / "q.onnx", calibration_images=4)
     assert list((tmp_path / "out").iterdir()) == []
