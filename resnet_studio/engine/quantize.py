@@ -70,8 +70,18 @@ class QuantSettings:
         return f"{self.quant_format}, {channel} weights, {self.calibrate_method} calibration, {self.activation_type} activations"
 
 
-# Chosen with benchmarks/int8_export.py (ResNet-18, ImageNet stem, 224 px, trained briefly
-# from scratch on the demo data; 2-core CPU, ONNX Runtime 1.32) -- see the README's table.
+# Chosen with benchmarks/int8_export.py --variants all (ResNet-18, ImageNet stem, 224 px, from scratch on the
+# grey demo textures, 240 validation images; a 2-core Xeon shared with other jobs; ONNX Runtime 1.32). Two
+# models (fp32 63.3% after 5 epochs, 45.4% after 2): every setting below gave the same int8 top-1 within one
+# image (62.9%: -0.42 points; 45.4-46.2%), so speed and cost decided:
+# - uint8 activations (U8S8): QDQ with int8 activations ran slower than fp32 (0.86x, 0.92x); with uint8 2.2-2.4x.
+# - QOperator over QDQ: 2.25x/2.15x against 2.41x/2.17x here, within the noise; an earlier probe on this machine
+#   gave QOperator 2.0-2.3x and QDQ 1.7-1.8x, and the first (3-epoch) run 2.49x against 2.18x.
+# - per-channel weights: no cost measured (2.25x, per-tensor 2.32x); the safer default for fine-tuned
+#   networks, whose filters' ranges differ more than these.
+# - MinMax calibration: as accurate as Percentile and Entropy here and the quickest (whole export 21 s against
+#   41 s and 33 s): those keep a histogram of every activation.
+# - quant_pre_process: no difference measured (2.27x without); kept, as ONNX Runtime asks (it warns otherwise).
 DEFAULT_SETTINGS = QuantSettings()
 
 
