@@ -22,6 +22,7 @@ onnx and onnxruntime are imported only when a function here runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import time
@@ -156,6 +157,7 @@ def export_int8(
     out_path = Path(out).expanduser() if out else default_int8_path(model_path)
     if out_path.is_dir():
         out_path = out_path / default_int8_path(model_path).name
+    made_folder = not out_path.parent.exists()  # taken away again when nothing is written
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -202,6 +204,9 @@ def export_int8(
     finally:
         for path in (fp32, prepared, int8):
             path.unlink(missing_ok=True)
+        if made_folder and not out_path.exists():
+            with contextlib.suppress(OSError):  # only an empty folder goes
+                out_path.parent.rmdir()
     meta_path = export.meta_path_for(out_path)
     io.atomic_write_json(meta_path, description)
     return Int8Result(path=str(out_path), meta_path=str(meta_path), seconds=time.monotonic() - started, **result)

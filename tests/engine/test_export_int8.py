@@ -80,7 +80,7 @@ def test_a_drop_over_the_limit_is_refused_and_writes_nothing(run_dir, tmp_path, 
     assert at_limit.drop_points == 1.0 and (tmp_path / "ok" / "q.onnx").is_file()
     with pytest.raises(quantize.AccuracyDropRefused, match=r"5\.00 points below fp32's 75\.0% .* more than the 1 allowed"):
         quantize.export_int8(run_dir, tmp_path / "out" / "q.onnx", calibration_images=4)
-    assert list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "out").exists()  # the folder it made for the file went too
 
 
 def test_int8_needs_the_runs_images(run_dir, tmp_path):
