@@ -1,6 +1,6 @@
 """int8 ONNX export: fp32 against int8 on a ResNet-18 -- accuracy, file size, batch-1 CPU latency.
 
-    python benchmarks/int8_export.py [--per-class 150] [--epochs 2] [--image-size 224] [--run RUN_DIR] [--work DIR]
+    python benchmarks/int8_export.py [--per-class 150] [--epochs 5] [--image-size 224] [--run RUN_DIR] [--work DIR]
         [--variants default|all] [--json]
 
 A ResNet-18 (ImageNet stem, from scratch) trains briefly on the studio's demo textures
@@ -90,7 +90,7 @@ def _settings(s: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-class", type=int, default=150, help="demo images per class (default: 150)")
-    parser.add_argument("--epochs", type=int, default=2, help="training epochs (default: 2)")
+    parser.add_argument("--epochs", type=int, default=5, help="training epochs (default: 5)")
     parser.add_argument("--image-size", type=int, default=224, help="model input size (default: 224)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run", default=None, help="a trained run folder to use instead of training one")
