@@ -5,6 +5,7 @@ Qt's abort (exit 134 and a core dump). Wayland and offscreen sessions are not ch
 from __future__ import annotations
 
 import os
+import re
 import runpy
 import shutil
 import subprocess
@@ -47,10 +48,17 @@ def _one_line(err: str) -> str:
     return lines[0]
 
 
-def _assert_names_the_packages(line: str) -> None:
+def _assert_names_the_packages(line: str, only: bool = True) -> None:
+    """The line names libxcb-cursor.so.0 and the packages that bring it; with only=False
+    (a real process on this machine) other libraries this machine lacks may be named too."""
     assert "libxcb-cursor.so.0" in line
-    assert "sudo apt-get install libxcb-cursor0 (Debian, Ubuntu)" in line
-    assert "sudo dnf install xcb-util-cursor (Fedora)" in line
+    apt = re.search(r"sudo apt-get install ([^()]+) \(Debian, Ubuntu\)", line)
+    dnf = re.search(r"sudo dnf install ([^()]+) \(Fedora\)", line)
+    assert apt and dnf, line
+    if only:
+        assert apt.group(1) == "libxcb-cursor0" and dnf.group(1) == "xcb-util-cursor", line
+    else:
+        assert "libxcb-cursor0" in apt.group(1).split() and "xcb-util-cursor" in dnf.group(1).split(), line
 
 
 # ---------------------------------------------------------------- every way of opening the window
@@ -89,7 +97,7 @@ def test_a_real_process_with_a_broken_library_exits_2_not_134(tmp_path, how):
     env.update(DISPLAY=":0", LD_LIBRARY_PATH=str(libs), PYTHONPATH=str(REPO))
     result = subprocess.run([sys.executable, *how], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
-    _assert_names_the_packages(_one_line(result.stderr))
+    _assert_names_the_packages(_one_line(result.stderr), only=False)
 
 
 # ---------------------------------------------------------------- when it checks, and what
@@ -140,11 +148,18 @@ def test_no_display_is_one_line_too():
     assert platform_check.problem(environ=X11, argv=["x"], system="linux", loadable=lambda soname: True) is None
 
 
-def test_this_machine_has_what_it_needs():
-    """The real probe (ctypes) on this machine, which opens windows: nothing missing."""
-    if not sys.platform.startswith("linux"):
-        pytest.skip("Linux only")
-    assert platform_check.missing_libraries() == []
+def test_the_real_probe_agrees_with_the_dynamic_linker():
+    """The real probe (ctypes) on this machine finds what the dynamic linker's cache lists and
+    nothing else: the C library is there, a made-up library is not, and of Qt's xcb libraries
+    exactly those missing from `ldconfig -p` are reported."""
+    ldconfig = shutil.which("ldconfig") or ("/sbin/ldconfig" if Path("/sbin/ldconfig").exists() else None)
+    if not sys.platform.startswith("linux") or ldconfig is None:
+        pytest.skip("needs Linux and ldconfig")
+    cache = subprocess.run([ldconfig, "-p"], capture_output=True, text=True, check=True).stdout
+    listed = {entry.split()[0] for entry in cache.splitlines()[1:] if entry.strip()}
+    assert platform_check._loadable("libc.so.6")
+    assert not platform_check._loadable("libresnet-studio-no-such-library.so.7")
+    assert platform_check.missing_libraries() == [soname for soname in platform_check.XCB_LIBRARIES if soname not in listed]
 
 
 def test_every_library_the_xcb_plugin_links_is_checked():
